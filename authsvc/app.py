@@ -1,0 +1,72 @@
+"""create_app: wire settings, Authorizer client, cache and resources into a Falcon app.
+
+``_handle_auth_error`` is the one place that turns an outcome into status, headers and body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import falcon
+
+from authsvc.authorizer import AuthorizerClient
+from authsvc.cache import Clock, DecisionCache
+from authsvc.errors import AuthError
+from authsvc.resources import (
+    ERROR_HEADER,
+    VERIFY_PATH,
+    HealthResource,
+    VerifyResource,
+    set_identity_headers,
+)
+from authsvc.settings import Settings
+from authsvc.verifier import Authorizer, Verifier
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    authorizer: Authorizer | None = None,
+    cache: DecisionCache | None = None,
+    clock: Clock = time.time,
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache`` and a ``clock``."""
+    if authorizer is None:
+        authorizer = AuthorizerClient(settings, pool_size=settings.threads)
+    if cache is None:
+        cache = DecisionCache(
+            ttl_s=settings.cache_ttl_s, max_entries=settings.cache_max_entries, clock=clock
+        )
+    app = falcon.App()
+    app.add_sink(VerifyResource(settings, Verifier(authorizer, cache)), re.compile(VERIFY_PATH))
+    app.add_route("/healthz", HealthResource())
+    app.add_error_handler(AuthError, _auth_error_handler(settings))
+    return app
+
+
+def _auth_error_handler(settings: Settings) -> Any:
+    use_401 = settings.unauthenticated_status == "401"
+
+    def handle(req: falcon.Request, resp: falcon.Response, ex: AuthError, params: Any) -> None:
+        status = int(ex.status)
+        if use_401 and ex.is_authentication:
+            status = 401
+            challenge = 'Bearer realm="authsvc"'
+            if ex.reason == "invalid_credential":
+                challenge += ', error="invalid_token"'
+            resp.set_header("WWW-Authenticate", challenge)
+        resp.status = status
+        resp.set_header(ERROR_HEADER, ex.reason)
+        resp.set_header("Cache-Control", "no-store")
+        set_identity_headers(resp, None)
+        if status == 503:
+            resp.set_header("Retry-After", "1")
+        resp.media = {"error": ex.reason, "message": ex.detail}
+        log.debug("denied %s %s: %s", req.method, req.path, ex.reason)
+
+    return handle

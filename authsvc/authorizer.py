@@ -1,0 +1,144 @@
+"""AuthorizerClient: the only code that talks to Authorizer, over its GraphQL endpoint.
+
+One pooled ``requests.Session`` per worker, connect and read timeouts on every call. Arguments
+are passed as an inline input object built from scalar variables, so the document works on
+Authorizer 1.x (``*Input`` types) and 2.x (``*Request`` types) alike, and no credential is ever
+spliced into query text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from authsvc.errors import AuthorizerUnavailable, InvalidCredentials
+from authsvc.identity import Identity, identity_from_claims
+from authsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JWT_QUERY = (
+    "query authsvc_validate_jwt_token($token: String!, $token_type: String!) "
+    "{ validate_jwt_token(params: {token: $token, token_type: $token_type}) { is_valid claims } }"
+)
+SESSION_QUERY = (
+    "query authsvc_validate_session($cookie: String!, $roles: [String!]) "
+    "{ validate_session(params: {cookie: $cookie, roles: $roles}) { is_valid user { id email } } }"
+)
+
+
+class AuthorizerClient:
+    """Confirms credentials with Authorizer; raises ``InvalidCredentials`` or
+    ``AuthorizerUnavailable``, never a ``requests`` exception."""
+
+    def __init__(self, settings: Settings, *, pool_size: int = 16) -> None:
+        self._url = settings.authorizer_url + "/graphql"
+        self._timeout = (settings.authorizer_connect_timeout_s, settings.authorizer_read_timeout_s)
+        self._role_claim = settings.role_claim
+        self._session = requests.Session()
+        # NOTE: the session must not pick up proxies or .netrc credentials from the environment.
+        self._session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update(_headers(settings))
+
+    def close(self) -> None:
+        self._session.close()
+
+    def verify_token(self, token: str, token_type: str) -> Identity:
+        """Confirm a JWT with ``validate_jwt_token``; roles are checked by the caller."""
+        data = self._query(
+            "validate_jwt_token", JWT_QUERY, {"token": token, "token_type": token_type}
+        )
+        claims = data.get("claims")
+        if data.get("is_valid") is not True or not isinstance(claims, dict):
+            raise AuthorizerUnavailable("validate_jwt_token answer without valid claims")
+        identity = identity_from_claims(claims, self._role_claim)
+        if not identity.subject:
+            raise InvalidCredentials("token has no subject")
+        return identity
+
+    def verify_session(self, cookie: str, roles: Sequence[str] = ()) -> Identity:
+        """Confirm a session cookie with ``validate_session``, Authorizer checking ``roles``.
+
+        Authorizer checks roles against the session's login-time roles, which it never
+        reveals (``user.roles`` is the user's full set), so the Identity carries only the
+        roles confirmed here.
+        """
+        data = self._query(
+            "validate_session", SESSION_QUERY, {"cookie": cookie, "roles": list(roles) or None}
+        )
+        user = data.get("user")
+        if data.get("is_valid") is not True or not isinstance(user, dict):
+            raise AuthorizerUnavailable("validate_session answer without a user")
+        subject, email = user.get("id"), user.get("email")
+        if not isinstance(subject, str) or not subject:
+            raise InvalidCredentials("session has no subject")
+        return Identity(
+            subject=subject,
+            email=email if isinstance(email, str) else "",
+            roles=tuple(sorted(roles)),
+            token_type="session",  # noqa: S106  # a label, not a secret
+        )
+
+    def _query(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        body = {"query": query, "variables": variables, "operationName": f"authsvc_{field}"}
+        try:
+            response = self._session.post(self._url, json=body, timeout=self._timeout)
+        except requests.RequestException as exc:
+            # NOTE: the exception text names the URL only; the token travels in the body.
+            raise AuthorizerUnavailable(f"{field}: {type(exc).__name__}") from None
+        return _parse(field, response)
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    target = urlsplit(settings.authorizer_url)
+    headers = {
+        "Accept": "application/json",
+        # Authorizer 2.2.1+ refuses a POST whose Origin host differs from its Host header.
+        "Origin": f"{target.scheme}://{target.netloc}",
+        # Before 2.4, Authorizer takes its own URL (the tokens' iss) from this header.
+        "X-Authorizer-URL": settings.issuer_url,
+        "User-Agent": "authsvc",
+    }
+    if settings.authorizer_client_id:
+        headers["X-Authorizer-Client-ID"] = settings.authorizer_client_id
+    return headers
+
+
+def _parse(field: str, response: requests.Response) -> dict[str, Any]:
+    """Map Authorizer's answer to data, a definitive "no", or "cannot confirm"."""
+    status = response.status_code
+    if status != 200:
+        # 429 is its rate limit; 400/403/422 mean authsvc is misconfigured (client id, Origin).
+        log.warning("authorizer %s answered HTTP %s", field, status)
+        raise AuthorizerUnavailable(f"{field}: HTTP {status}")
+    try:
+        payload = response.json()
+    except ValueError:
+        raise AuthorizerUnavailable(f"{field}: unreadable answer") from None
+    if not isinstance(payload, dict):
+        raise AuthorizerUnavailable(f"{field}: unreadable answer")
+    errors = payload.get("errors")
+    if isinstance(errors, list) and errors:
+        # A resolver error (HTTP 200) is Authorizer's definitive "no": bad signature,
+        # expired, logged out, wrong issuer.
+        raise InvalidCredentials(f"{field}: {_first_message(errors)}")
+    data = payload.get("data")
+    result = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(result, dict):
+        raise AuthorizerUnavailable(f"{field}: answer without data")
+    return result
+
+
+def _first_message(errors: list[Any]) -> str:
+    first = errors[0]
+    message = first.get("message") if isinstance(first, dict) else None
+    # Authorizer's messages are fixed texts; cap the length in case a proxy answers instead.
+    return message[:100] if isinstance(message, str) else "error"

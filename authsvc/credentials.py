@@ -1,0 +1,89 @@
+"""Find the caller's credential: a bearer JWT, else Authorizer's browser session cookie.
+
+Pure functions, no framework import: the resource hands in the raw Authorization header and a
+way to look cookies up. Cheap local checks (shape, size, the token's own ``token_type`` claim)
+refuse what Authorizer would refuse anyway, so garbage never costs an Authorizer call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote
+
+import jwt
+
+from authsvc.errors import InvalidCredentials, MissingCredentials
+
+MAX_TOKEN_CHARS = 32 * 1024
+"""Longer bearer tokens are refused without asking Authorizer; real ones are a few KiB."""
+MAX_COOKIE_CHARS = 16 * 1024
+# NOTE: base64url segments, non-empty signature: no algorithm Authorizer accepts signs with "".
+_JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+CookieLookup = Callable[[str], Sequence[str] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A credential to confirm: a JWT with its claimed type, or a session cookie value."""
+
+    kind: Literal["bearer", "session"]
+    value: str
+    token_type: str = ""  # the JWT's own token_type claim; "" for sessions
+
+    def __repr__(self) -> str:  # never show the secret value
+        return f"Credential(kind={self.kind!r}, token_type={self.token_type!r})"
+
+
+def extract(
+    authorization: str | None,
+    cookies: CookieLookup,
+    *,
+    cookie_names: Sequence[str],
+    token_types: Collection[str],
+) -> Credential:
+    """Return the request's credential, or raise ``MissingCredentials``/``InvalidCredentials``.
+
+    A ``Bearer`` Authorization header wins and must hold exactly one well-formed JWT whose
+    ``token_type`` claim is in ``token_types``; a malformed one is refused rather than falling
+    back to a cookie. Any other scheme (Basic for the upstream, say) is ignored, and the session
+    cookies are tried in ``cookie_names`` order.
+    """
+    if authorization is not None:
+        scheme, *rest_parts = authorization.split(None, 1) or [""]
+        if scheme.lower() == "bearer":
+            return _bearer(rest_parts[0] if rest_parts else "", token_types)
+    for name in cookie_names:
+        for raw in cookies(name) or ():
+            value = unquote(raw.strip())  # 1.x cookies arrive percent-escaped
+            if value:
+                if len(value) > MAX_COOKIE_CHARS:
+                    raise InvalidCredentials("session cookie too long")
+                return Credential(kind="session", value=value)
+    raise MissingCredentials("no bearer token or session cookie")
+
+
+def _bearer(rest: str, token_types: Collection[str]) -> Credential:
+    parts = rest.split()
+    if len(parts) != 1:
+        raise InvalidCredentials("expected exactly one bearer token")
+    token = parts[0]
+    if len(token) > MAX_TOKEN_CHARS or not _JWT_SHAPE.fullmatch(token):
+        raise InvalidCredentials("bearer token is not a JWT")
+    token_type = _token_type(token)
+    if token_type not in token_types:
+        raise InvalidCredentials("token type not accepted")
+    return Credential(kind="bearer", value=token, token_type=token_type)
+
+
+def _token_type(token: str) -> str:
+    """The unverified ``token_type`` claim; Authorizer does not compare it with the type asked."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidCredentials("bearer token is not a JWT") from None
+    token_type = claims.get("token_type")
+    return token_type if isinstance(token_type, str) else ""

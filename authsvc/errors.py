@@ -1,0 +1,69 @@
+"""The outcomes of a /verify request that are not an allow, each with its HTTP status.
+
+::
+
+    AuthError                        base class, never raised itself
+    ├── MissingCredentials     403*  no token and no session cookie
+    ├── InvalidCredentials     403*  malformed, wrong type, expired, or rejected by Authorizer
+    ├── AccessDenied           403   identity known, a required role is missing
+    └── AuthorizerUnavailable  503   timeout, refused, 429, 5xx, unreadable answer; never cached
+    SettingsError                    start-up only; never reaches HTTP
+
+\\* ``AUTHSVC_UNAUTHENTICATED_STATUS=401`` turns these two into 401 with ``WWW-Authenticate``;
+the one error handler in ``app.py`` applies that, so the status here is only the default.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import ClassVar
+
+
+class AuthError(Exception):
+    """Base of every denial; ``reason`` is the stable name used in headers, bodies and logs."""
+
+    status: ClassVar[HTTPStatus] = HTTPStatus.FORBIDDEN
+    reason: ClassVar[str] = "denied"
+    detail: ClassVar[str] = "access denied"
+    """A fixed text for the response body: never the exception message, which may quote input."""
+    is_authentication: ClassVar[bool] = False
+    """True where 401 mode applies: the caller did not prove who they are."""
+
+
+class MissingCredentials(AuthError):
+    """No bearer token and no session cookie; the client should log in."""
+
+    reason = "missing_credential"
+    detail = "no bearer token or session cookie"
+    is_authentication = True
+
+
+class InvalidCredentials(AuthError):
+    """A credential was presented but is malformed, of a refused type, or rejected by Authorizer."""
+
+    reason = "invalid_credential"
+    detail = "the credential is malformed, expired, revoked or of a refused type"
+    is_authentication = True
+
+
+class AccessDenied(AuthError):
+    """The credential is valid but lacks a role the route requires; logging in again won't help."""
+
+    reason = "missing_role"
+    detail = "the credential lacks a role this route requires"
+
+
+class AuthorizerUnavailable(AuthError):
+    """Authorizer could not confirm the credential (outage, 429, bad answer); safe to retry."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    reason = "authorizer_unavailable"
+    detail = "the credential could not be confirmed right now; retry later"
+
+
+class SettingsError(Exception):
+    """The environment holds invalid settings; ``problems`` has one line per bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

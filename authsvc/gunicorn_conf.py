@@ -1,0 +1,46 @@
+"""Gunicorn settings for authsvc, loaded as ``-c python:authsvc.gunicorn_conf``.
+
+Sized for life behind a reverse proxy: header limits above the proxy's own, no scheme-header
+parsing that could answer 400 to a proxy's X-Forwarded-*, and a keep-alive longer than the
+proxy's upstream keep-alive so a reused connection is never closed under a request (502).
+"""
+
+from __future__ import annotations
+
+import os
+
+from authsvc.settings import Settings
+
+_settings = Settings.from_environ(os.environ)
+
+wsgi_app = "authsvc.wsgi:application"
+proc_name = "authsvc"
+bind = [_settings.bind]
+workers = _settings.workers
+# gthread keeps connections alive (the sync worker closes each one) and lets a worker keep
+# answering cached decisions while other threads wait on Authorizer.
+worker_class = "gthread"
+threads = _settings.threads
+# nginx's upstream keepalive_timeout defaults to 60 s, Traefik's idle timeout to 90 s.
+keepalive = 95
+timeout = 30
+graceful_timeout = 20
+
+# NOTE: nginx's large_client_header_buffers allows 8 KiB per header by default and is often
+# raised; a 9 KiB cookie must not become gunicorn's 400/431, which nginx turns into a 500.
+limit_request_line = 8190  # gunicorn's maximum; authsvc's own URLs are short
+limit_request_fields = 256
+limit_request_field_size = 128 * 1024
+
+# authsvc never looks at wsgi.url_scheme; an empty map means contradictory X-Forwarded-Proto /
+# X-Forwarded-Ssl headers can never make gunicorn answer 400 to the proxy.
+secure_scheme_headers: dict[str, str] = {}
+forwarded_allow_ips = "127.0.0.1,::1"
+
+# gunicorn 24+ opens a control socket under $HOME by default; authsvc needs none, and the
+# container's root filesystem may be read-only.
+control_socket_disable = True
+
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()

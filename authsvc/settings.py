@@ -1,0 +1,274 @@
+"""Settings: one frozen object built from environment variables and validated at start.
+
+Every variable is declared once in ``SPECS`` (name, default, parser, help), which feeds both
+``Settings.from_environ`` and ``authsvc --help``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from authsvc.errors import SettingsError
+
+TOKEN_TYPES = frozenset({"access_token", "id_token", "refresh_token"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+Parser = Callable[[str], object]
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s) URL such as https://auth.example.com")
+    if parts.query or parts.fragment:
+        raise ValueError("expected a base URL without query or fragment")
+    return raw.rstrip("/")
+
+
+def _optional_url(raw: str) -> str:
+    return _url(raw) if raw else ""
+
+
+def _number(minimum: float, maximum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(
+                f"expected a number of seconds between {minimum} and {maximum}"
+            ) from None
+        if not minimum <= value <= maximum:  # also refuses nan
+            raise ValueError(f"expected a number of seconds between {minimum} and {maximum}")
+        return value
+
+    return parse
+
+
+def _integer(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number between {minimum} and {maximum}") from None
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected a whole number between {minimum} and {maximum}")
+        return value
+
+    return parse
+
+
+def _workers(raw: str) -> int:
+    if raw == "auto":
+        return os.cpu_count() or 1
+    return _integer(1, 256)(raw)
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+    if not names:
+        raise ValueError("expected a comma-separated list with at least one name")
+    return names
+
+
+def _token_types(raw: str) -> frozenset[str]:
+    names = frozenset(_names(raw))
+    unknown = sorted(names - TOKEN_TYPES)
+    if unknown:
+        raise ValueError(
+            f"unknown token type {unknown[0]!r}; known: {', '.join(sorted(TOKEN_TYPES))}"
+        )
+    return names
+
+
+def _bind(raw: str) -> str:
+    if raw.startswith("unix:"):
+        return raw
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected HOST:PORT (for example 0.0.0.0:8080) or unix:PATH")
+    return raw
+
+
+def _claim(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("expected a claim name")
+    return raw.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One environment variable: where it goes, its default, how it is parsed, what it means."""
+
+    env: str
+    field: str
+    default: str | None  # None: required
+    parse: Parser
+    help: str
+    is_secret: bool = False
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "AUTHORIZER_URL",
+        "authorizer_url",
+        None,
+        _url,
+        "Base URL authsvc uses to reach Authorizer (may be an internal name).",
+    ),
+    Spec(
+        "AUTHORIZER_PUBLIC_URL",
+        "authorizer_public_url",
+        "",
+        _optional_url,
+        "Authorizer's public URL (the tokens' issuer) when AUTHORIZER_URL is an internal name; "
+        "sent as X-Authorizer-URL.",
+    ),
+    Spec(
+        "AUTHORIZER_CLIENT_ID",
+        "authorizer_client_id",
+        "",
+        str,
+        "Client ID sent as X-Authorizer-Client-ID (empty: header not sent).",
+    ),
+    Spec(
+        "AUTHSVC_AUTHORIZER_CONNECT_TIMEOUT",
+        "authorizer_connect_timeout_s",
+        "0.5",
+        _number(0.01, 30),
+        "Seconds to open a connection to Authorizer.",
+    ),
+    Spec(
+        "AUTHSVC_AUTHORIZER_TIMEOUT",
+        "authorizer_read_timeout_s",
+        "2",
+        _number(0.01, 60),
+        "Seconds to wait for Authorizer's answer; keep it under the proxy's read timeout.",
+    ),
+    Spec("AUTHSVC_BIND", "bind", "0.0.0.0:8080", _bind, "Address gunicorn listens on."),
+    Spec(
+        "AUTHSVC_WORKERS",
+        "workers",
+        "auto",
+        _workers,
+        "Gunicorn worker processes; auto: one per CPU.",
+    ),
+    Spec(
+        "AUTHSVC_THREADS",
+        "threads",
+        "16",
+        _integer(1, 1024),
+        "Threads per worker (concurrent requests, including ones waiting on Authorizer).",
+    ),
+    Spec(
+        "AUTHSVC_UNAUTHENTICATED_STATUS",
+        "unauthenticated_status",
+        "403",
+        _choice("403", "401"),
+        "Status for a missing or invalid credential; 401 adds WWW-Authenticate: Bearer.",
+    ),
+    Spec(
+        "AUTHSVC_TOKEN_TYPES",
+        "token_types",
+        "access_token,id_token",
+        _token_types,
+        "Token types (the token's own token_type claim) accepted as credentials.",
+    ),
+    Spec(
+        "AUTHSVC_ROLE_CLAIM",
+        "role_claim",
+        "role",
+        _claim,
+        "Claim holding the token's roles, falling back to 'roles' (as Authorizer does).",
+    ),
+    Spec(
+        "AUTHSVC_SESSION_COOKIES",
+        "session_cookies",
+        "cookie_session,cookie_session_domain",
+        _names,
+        "Authorizer session cookie names, tried in order.",
+    ),
+    Spec(
+        "AUTHSVC_CACHE_TTL",
+        "cache_ttl_s",
+        "30",
+        _number(0, 86400),
+        "Seconds a confirmed credential is reused without asking Authorizer (never past the "
+        "token's exp; 0 disables). Also bounds how long a logged-out session may still pass.",
+    ),
+    Spec(
+        "AUTHSVC_CACHE_MAX_ENTRIES",
+        "cache_max_entries",
+        "100000",
+        _integer(1, 100_000_000),
+        "Most credentials kept in each worker's cache (least recently used are dropped).",
+    ),
+    Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", _choice(*LOG_LEVELS), "Log level."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, parsed and checked; build it with ``from_environ``."""
+
+    authorizer_url: str
+    authorizer_public_url: str = ""
+    authorizer_client_id: str = ""
+    authorizer_connect_timeout_s: float = 0.5
+    authorizer_read_timeout_s: float = 2.0
+    bind: str = "0.0.0.0:8080"
+    workers: int = 1
+    threads: int = 16
+    unauthenticated_status: str = "403"
+    token_types: frozenset[str] = field(default=frozenset({"access_token", "id_token"}))
+    role_claim: str = "role"
+    session_cookies: tuple[str, ...] = ("cookie_session", "cookie_session_domain")
+    cache_ttl_s: float = 30.0
+    cache_max_entries: int = 100_000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Parse every variable in ``SPECS``; raise one ``SettingsError`` listing every problem."""
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        for spec in SPECS:
+            raw = environ.get(spec.env, "").strip()
+            if not raw:
+                if spec.default is None:
+                    problems.append(f"{spec.env}: required, not set")
+                    continue
+                raw = spec.default
+            try:
+                values[spec.field] = spec.parse(raw)
+            except ValueError as exc:
+                shown = "(hidden)" if spec.is_secret else repr(raw)
+                problems.append(f"{spec.env}: {exc}, got {shown}")
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values)  # type: ignore[arg-type]  # SPECS maps each field to its parser
+
+    @property
+    def issuer_url(self) -> str:
+        """The public URL Authorizer must see as its own (X-Authorizer-URL)."""
+        return self.authorizer_public_url or self.authorizer_url
+
+
+def describe() -> str:
+    """The settings table for ``authsvc --help``."""
+    lines = []
+    for spec in SPECS:
+        default = "(required)" if spec.default is None else f"default: {spec.default or '(empty)'}"
+        lines.append(f"  {spec.env}  [{default}]\n      {spec.help}")
+    return "\n".join(lines)

@@ -1,0 +1,18 @@
+"""The WSGI entry point gunicorn loads in each worker: ``authsvc.wsgi:application``.
+
+The only module besides ``gunicorn_conf`` and ``cli`` that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from authsvc.app import create_app
+from authsvc.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logging.basicConfig(
+    level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+)
+application = create_app(settings)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from authsvc.errors import SettingsError
+from authsvc.settings import SPECS, Settings, describe
+
+BASE = {"AUTHORIZER_URL": "https://auth.example.com/"}
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    settings = Settings.from_environ(BASE)
+    assert settings.authorizer_url == "https://auth.example.com"
+    assert settings.bind == "0.0.0.0:8080"
+    assert settings.unauthenticated_status == "403"
+    assert settings.token_types == {"access_token", "id_token"}
+    assert settings.role_claim == "role"
+    assert settings.cache_ttl_s == 30
+    assert settings.workers == (os.cpu_count() or 1)
+    assert settings.session_cookies == ("cookie_session", "cookie_session_domain")
+    assert settings.issuer_url == "https://auth.example.com"
+
+
+def test_public_url_becomes_the_issuer() -> None:
+    settings = Settings.from_environ(
+        {"AUTHORIZER_URL": "http://authorizer:8080", "AUTHORIZER_PUBLIC_URL": "https://a.example"}
+    )
+    assert settings.issuer_url == "https://a.example"
+
+
+def test_missing_authorizer_url_is_named() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environ({})
+    assert info.value.problems == ["AUTHORIZER_URL: required, not set"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTHORIZER_URL", "auth.example.com"),
+        ("AUTHORIZER_URL", "ftp://auth.example.com"),
+        ("AUTHORIZER_URL", "https://auth.example.com/?x=1"),
+        ("AUTHSVC_CACHE_TTL", "ten"),
+        ("AUTHSVC_CACHE_TTL", "-1"),
+        ("AUTHSVC_CACHE_TTL", "nan"),
+        ("AUTHSVC_UNAUTHENTICATED_STATUS", "402"),
+        ("AUTHSVC_TOKEN_TYPES", "access_token,magic_token"),
+        ("AUTHSVC_TOKEN_TYPES", ","),
+        ("AUTHSVC_BIND", "8080"),
+        ("AUTHSVC_BIND", "localhost:99999"),
+        ("AUTHSVC_WORKERS", "0"),
+        ("AUTHSVC_AUTHORIZER_TIMEOUT", "0"),
+        ("AUTHSVC_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_value_is_refused_with_a_line_naming_the_setting(name: str, value: str) -> None:
+    environ = {**BASE, name: value}
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environ(environ)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{name}: ")
+    assert repr(value) in problem
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environ({"AUTHSVC_CACHE_TTL": "x", "AUTHSVC_WORKERS": "y"})
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "AUTHORIZER_URL",
+        "AUTHSVC_WORKERS",
+        "AUTHSVC_CACHE_TTL",
+    ]
+
+
+def test_lists_are_trimmed_and_deduplicated() -> None:
+    settings = Settings.from_environ(
+        {
+            **BASE,
+            "AUTHSVC_TOKEN_TYPES": " id_token , id_token,refresh_token",
+            "AUTHSVC_SESSION_COOKIES": "a, b",
+        }
+    )
+    assert settings.token_types == {"id_token", "refresh_token"}
+    assert settings.session_cookies == ("a", "b")
+
+
+def test_help_lists_every_setting_with_its_default() -> None:
+    text = describe()
+    for spec in SPECS:
+        assert spec.env in text
+    assert "AUTHORIZER_URL  [(required)]" in text
+    assert "AUTHSVC_CACHE_TTL  [default: 30]" in text
