@@ -41,6 +41,12 @@ forwarded_allow_ips = "127.0.0.1,::1"
 # container's root filesystem may be read-only.
 control_socket_disable = True
 
+# Worker heartbeat files: /dev/shm is writable (tmpfs) even in a container whose root
+# filesystem is read-only, and avoids disk stalls on /tmp.
+# gunicorn creates them with mkstemp (private, unpredictable names), so S108 does not apply.
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
+
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
