@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,16 @@ def test_help_lists_every_setting_with_its_default() -> None:
         assert spec.env in text
     assert "AUTHORIZER_URL  [(required)]" in text
     assert "AUTHSVC_CACHE_TTL  [default: 30]" in text
+
+
+def test_readme_settings_table_matches_the_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for spec in SPECS:
+        default = (
+            "*required*"
+            if spec.default is None
+            else f"`{spec.default}`"
+            if spec.default
+            else "(empty)"
+        )
+        assert f"| `{spec.env}` | {default} |" in readme, spec.env
