@@ -97,12 +97,26 @@ class AuthorizerClient:
         return _parse(field, response)
 
 
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` exactly as the Host header requests will send for ``url``.
+
+    Authorizer 2.2.1+ refuses a POST whose Origin host[:port] differs from its Host header;
+    http.client leaves a default port out of Host, so it is left out here too.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    if parts.port is not None and parts.port != default_port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}"
+
+
 def _headers(settings: Settings) -> dict[str, str]:
-    target = urlsplit(settings.authorizer_url)
     headers = {
         "Accept": "application/json",
-        # Authorizer 2.2.1+ refuses a POST whose Origin host differs from its Host header.
-        "Origin": f"{target.scheme}://{target.netloc}",
+        "Origin": origin_of(settings.authorizer_url),
         # Before 2.4, Authorizer takes its own URL (the tokens' iss) from this header.
         "X-Authorizer-URL": settings.issuer_url,
         "User-Agent": "authsvc",

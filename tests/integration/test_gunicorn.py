@@ -1,0 +1,113 @@
+"""authsvc as users run it: the console script, gunicorn and the project's gunicorn config."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from authsvc.settings import SPECS
+from tests.support import processes
+
+
+@pytest.fixture(scope="module")
+def authsvc_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """authsvc pointed at a closed port: every credential it must confirm answers 503."""
+    port = processes.free_port()
+    env = {
+        **os.environ,
+        "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
+        "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_WORKERS": "1",
+    }
+    log = tmp_path_factory.mktemp("gunicorn") / "authsvc.log"
+    proc = processes.start("authsvc", [sys.executable, "-m", "authsvc"], log_path=log, env=env)
+    try:
+        processes.wait_for_http(proc, f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop(proc)
+
+
+def test_large_cookie_is_not_refused_by_gunicorn(authsvc_url: str) -> None:
+    """A 9 KB cookie passes gunicorn's header limits (a 431/400 would become nginx's 500)."""
+    cookie = "cookie_session=" + "a" * 9000 + "; other=" + "b" * 3000
+    response = requests.get(f"{authsvc_url}/verify", headers={"Cookie": cookie}, timeout=5)
+    assert response.status_code == 503  # reached the app, which could not ask Authorizer
+    assert response.headers["X-Auth-Request-Error"] == "authorizer_unavailable"
+
+
+def test_contradictory_forwarded_headers_are_not_a_400(authsvc_url: str) -> None:
+    headers = {
+        "X-Forwarded-Proto": "http",
+        "X-Forwarded-Ssl": "on",
+        "X-Forwarded-Protocol": "ssl",
+        "X-Forwarded-For": "203.0.113.9, 198.51.100.1",
+        "X-Forwarded-Host": "app.example.com",
+        "X-Forwarded-Uri": "/api?x=1",
+        "X-Forwarded-Method": "POST",
+    }
+    response = requests.get(f"{authsvc_url}/verify", headers=headers, timeout=5)
+    assert response.status_code == 403
+    assert response.headers["X-Auth-Request-Error"] == "missing_credential"
+
+
+def test_connection_is_kept_alive_across_requests(authsvc_url: str) -> None:
+    host, port = authsvc_url.removeprefix("http://").split(":")
+    request = f"GET /verify HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        answers = []
+        for _ in range(3):
+            sock.sendall(request)
+            answers.append(_read_response(sock))
+    assert all(a.startswith(b"HTTP/1.1 403") for a in answers)
+    assert all(b"connection: close" not in a.lower() for a in answers)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_unknown_method_gets_a_decision_not_a_405(authsvc_url: str) -> None:
+    response = requests.request("PROPFIND", f"{authsvc_url}/verify/dav/x", timeout=5)
+    assert response.status_code == 403
+    assert response.headers["X-Auth-Request-Error"] == "missing_credential"
+
+
+def test_bad_setting_exits_non_zero_naming_it(tmp_path: Path) -> None:
+    env = {**os.environ, "AUTHORIZER_URL": "http://auth.example.com", "AUTHSVC_CACHE_TTL": "soon"}
+    result = subprocess.run(
+        [sys.executable, "-m", "authsvc"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "authsvc: invalid setting AUTHSVC_CACHE_TTL: expected a number of seconds between 0 and "
+        "86400, got 'soon'"
+    ]
+
+
+def test_help_lists_every_setting() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "authsvc", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0
+    for spec in SPECS:
+        assert spec.env in result.stdout
