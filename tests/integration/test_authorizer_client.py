@@ -73,7 +73,7 @@ def test_logged_out_access_token_is_refused(fake: FakeAuthorizer, client: Author
 def test_tokens_authorizer_rejects_are_invalid(
     fake: FakeAuthorizer, client: AuthorizerClient, claims: dict[str, object]
 ) -> None:
-    token = fake.sign(fake.token_claims(token_type="id_token", **claims))
+    token = fake.sign({**fake.token_claims(token_type="id_token"), **claims})
     with pytest.raises(InvalidCredentials):
         client.verify_token(token, "id_token")
 
