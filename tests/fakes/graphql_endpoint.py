@@ -125,7 +125,7 @@ class GraphQLEndpoint:
 
     # -- resolvers: graphql-core calls them with (info, **arguments) ----------------------
 
-    def _validate_jwt_token(self, info: GraphQLResolveInfo, params: dict[str, Any]) -> object:
+    def _validate_jwt_token(self, info: GraphQLResolveInfo[Any], params: dict[str, Any]) -> object:
         self._count("validate_jwt_token")
         claims = self._service.validate_jwt_token(
             _exchange(info).caller,
@@ -137,7 +137,7 @@ class GraphQLEndpoint:
         return {"is_valid": True, "claims": claims}
 
     def _validate_session(
-        self, info: GraphQLResolveInfo, params: dict[str, Any] | None = None
+        self, info: GraphQLResolveInfo[Any], params: dict[str, Any] | None = None
     ) -> object:
         self._count("validate_session")
         params = params or {}
@@ -149,12 +149,14 @@ class GraphQLEndpoint:
         )
         return {"is_valid": True, "user": user}
 
-    def _session(self, info: GraphQLResolveInfo, params: dict[str, Any] | None = None) -> object:
+    def _session(
+        self, info: GraphQLResolveInfo[Any], params: dict[str, Any] | None = None
+    ) -> object:
         self._count("session")
         params = params or {}
         return self._service.rotate(_exchange(info), params.get("roles"), params.get("scope"))
 
-    def _login(self, info: GraphQLResolveInfo, params: dict[str, Any]) -> object:
+    def _login(self, info: GraphQLResolveInfo[Any], params: dict[str, Any]) -> object:
         self._count("login")
         return self._service.login(
             _exchange(info),
@@ -165,19 +167,19 @@ class GraphQLEndpoint:
             _strings(params.get("scope")),
         )
 
-    def _logout(self, info: GraphQLResolveInfo) -> object:
+    def _logout(self, info: GraphQLResolveInfo[Any]) -> object:
         self._count("logout")
         self._service.logout(_exchange(info))
         return {"message": "Logged out successfully"}
 
-    def _skip_mfa_setup(self, info: GraphQLResolveInfo, params: dict[str, Any]) -> object:
+    def _skip_mfa_setup(self, info: GraphQLResolveInfo[Any], params: dict[str, Any]) -> object:
         self._count("skip_mfa_setup")
         return self._service.skip_mfa_setup(
             _exchange(info), params.get("email"), params.get("phone_number")
         )
 
 
-def _exchange(info: GraphQLResolveInfo) -> Exchange:
+def _exchange(info: GraphQLResolveInfo[Any]) -> Exchange:
     return cast(Exchange, info.context)
 
 

@@ -204,7 +204,7 @@ def _validation_error(document: DocumentNode, error: GraphQLError) -> RequestErr
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
             continue
-        for variable in definition.variable_definitions:
+        for variable in definition.variable_definitions or ():
             named: TypeNode = variable.type
             while isinstance(named, ListTypeNode | NonNullTypeNode):
                 named = named.type
@@ -234,7 +234,7 @@ def coerce_variables(
 ) -> dict[str, object] | RequestError:
     """gqlparser's VariableValues: the first problem, with a `variable.<name>...` path."""
     coerced: dict[str, object] = {}
-    for definition in operation.variable_definitions:
+    for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         var_type = type_from_ast(schema_for(dialect), definition.type)
         path: tuple[str | int, ...] = ("variable", name)
