@@ -17,9 +17,7 @@ wsgi_app = "authsvc.wsgi:application"
 proc_name = "authsvc"
 bind = [_settings.bind]
 workers = _settings.workers
-# gthread keeps connections alive (the sync worker closes each one) and lets a worker keep
-# answering cached decisions while other threads wait on Authorizer.
-worker_class = "gthread"
+worker_class = _settings.worker_class
 threads = _settings.threads
 # nginx's upstream keepalive_timeout defaults to 60 s, Traefik's idle timeout to 90 s.
 keepalive = 95

@@ -165,6 +165,13 @@ SPECS: tuple[Spec, ...] = (
         "Gunicorn worker processes; auto: one per CPU.",
     ),
     Spec(
+        "AUTHSVC_WORKER_CLASS",
+        "worker_class",
+        "gthread",
+        _choice("gthread", "gevent", "sync"),
+        "Gunicorn worker class (see README, Performance).",
+    ),
+    Spec(
         "AUTHSVC_THREADS",
         "threads",
         "16",
@@ -229,6 +236,7 @@ class Settings:
     authorizer_read_timeout_s: float = 2.0
     bind: str = "0.0.0.0:8080"
     workers: int = 1
+    worker_class: str = "gthread"
     threads: int = 16
     unauthenticated_status: str = "403"
     token_types: frozenset[str] = field(default=frozenset({"access_token", "id_token"}))
