@@ -20,6 +20,7 @@ from authsvc.resources import (
     VERIFY_PATH,
     HealthResource,
     VerifyResource,
+    set_freshness,
     set_identity_headers,
 )
 from authsvc.settings import Settings
@@ -40,10 +41,20 @@ def create_app(
         authorizer = AuthorizerClient(settings, pool_size=settings.threads)
     if cache is None:
         cache = DecisionCache(
-            ttl_s=settings.cache_ttl_s, max_entries=settings.cache_max_entries, clock=clock
+            ttl_s=settings.cache_ttl_s,
+            negative_ttl_s=settings.negative_cache_ttl_s,
+            max_entries=settings.cache_max_entries,
+            clock=clock,
         )
+    verifier = Verifier(
+        authorizer,
+        cache,
+        token_types=settings.token_types,
+        # A follower waits as long as the leader may take, plus a margin to hand over.
+        flight_wait_s=settings.confirmation_budget_s + 0.5,
+    )
     app = falcon.App()
-    app.add_sink(VerifyResource(settings, Verifier(authorizer, cache)), re.compile(VERIFY_PATH))
+    app.add_sink(VerifyResource(settings, verifier), re.compile(VERIFY_PATH))
     app.add_route("/healthz", HealthResource())
     app.add_error_handler(AuthError, _auth_error_handler(settings))
     return app
@@ -62,10 +73,12 @@ def _auth_error_handler(settings: Settings) -> Any:
             resp.set_header("WWW-Authenticate", challenge)
         resp.status = status
         resp.set_header(ERROR_HEADER, ex.reason)
-        resp.set_header("Cache-Control", "no-store")
         set_identity_headers(resp, None)
         if status == 503:
+            set_freshness(resp, 0)  # "cannot confirm" must never be reused
             resp.set_header("Retry-After", "1")
+        else:
+            set_freshness(resp, settings.negative_cache_ttl_s)
         resp.media = {"error": ex.reason, "message": ex.detail}
         log.debug("denied %s %s: %s", req.method, req.path, ex.reason)
 

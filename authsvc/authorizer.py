@@ -9,7 +9,9 @@ spliced into query text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,9 +38,19 @@ class AuthorizerClient:
     """Confirms credentials with Authorizer; raises ``InvalidCredentials`` or
     ``AuthorizerUnavailable``, never a ``requests`` exception."""
 
-    def __init__(self, settings: Settings, *, pool_size: int = 16) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool_size: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = settings.authorizer_url + "/graphql"
         self._timeout = (settings.authorizer_connect_timeout_s, settings.authorizer_read_timeout_s)
+        self._rate_limit_wait_s = settings.authorizer_rate_limit_wait_s
+        self._sleep = sleep
+        self._monotonic = monotonic
         self._role_claim = settings.role_claim
         self._session = requests.Session()
         # NOTE: the session must not pick up proxies or .netrc credentials from the environment.
@@ -89,12 +101,22 @@ class AuthorizerClient:
 
     def _query(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         body = {"query": query, "variables": variables, "operationName": f"authsvc_{field}"}
-        try:
-            response = self._session.post(self._url, json=body, timeout=self._timeout)
-        except requests.RequestException as exc:
-            # NOTE: the exception text names the URL only; the token travels in the body.
-            raise AuthorizerUnavailable(f"{field}: {type(exc).__name__}") from None
-        return _parse(field, response)
+        give_up_at = self._monotonic() + self._rate_limit_wait_s
+        while True:
+            try:
+                response = self._session.post(self._url, json=body, timeout=self._timeout)
+            except requests.RequestException as exc:
+                # NOTE: the exception text names the URL only; the token travels in the body.
+                raise AuthorizerUnavailable(f"{field}: {type(exc).__name__}") from None
+            if response.status_code != 429:
+                return _parse(field, response)
+            response.close()
+            # Authorizer's limiter refills continuously; jitter spreads the retries of many
+            # waiting confirmations over the refill instead of landing them all at once.
+            wait_s = _retry_after_s(response) * random.uniform(0.5, 1.5)  # noqa: S311
+            if self._monotonic() + wait_s > give_up_at:
+                raise AuthorizerUnavailable(f"{field}: rate limited by Authorizer (HTTP 429)")
+            self._sleep(wait_s)
 
 
 def origin_of(url: str) -> str:
@@ -124,6 +146,14 @@ def _headers(settings: Settings) -> dict[str, str]:
     if settings.authorizer_client_id:
         headers["X-Authorizer-Client-ID"] = settings.authorizer_client_id
     return headers
+
+
+def _retry_after_s(response: requests.Response) -> float:
+    """Retry-After in seconds (Authorizer sends 1), bounded to 0.05..5 s."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.05), 5.0)
+    except ValueError:
+        return 1.0
 
 
 def _parse(field: str, response: requests.Response) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""DecisionCache: confirmed identities by a digest of the credential, bounded and expiring.
+"""DecisionCache: verdicts by a digest of the credential, bounded and expiring.
 
-Keys are SHA-256 digests, so the cache never holds a raw token or cookie. An entry lives for
-the configured TTL and never past the token's own ``exp``. Outages are never cached.
+Keys are SHA-256 digests, so the cache never holds a raw token or cookie. A confirmed identity
+lives for the configured TTL and never past the token's own ``exp``; a definitive "no" from
+Authorizer lives for the (shorter) negative TTL, so a client retrying a bad token cannot flood
+Authorizer. "Cannot confirm" is never cached.
 """
 
 from __future__ import annotations
@@ -10,11 +12,25 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from authsvc.errors import AuthError
 from authsvc.identity import Identity
 
 Clock = Callable[[], float]
 """Epoch seconds (``time.time``): expiries are compared with the token's ``exp``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Authorizer's definitive "no" for a credential; ``error`` is raised again on a hit."""
+
+    error: type[AuthError]
+
+
+Verdict = Identity | Rejection
+Hit = tuple[Verdict, float]
+"""A cached verdict and the seconds it stays fresh."""
 
 
 def key_for(*parts: str) -> bytes:
@@ -31,41 +47,53 @@ def key_for(*parts: str) -> bytes:
 
 
 class DecisionCache:
-    """An LRU of ``key -> (expires_at, Identity)``; thread-safe; ``ttl_s == 0`` disables it."""
+    """An LRU of ``key -> (expires_at, Verdict)``; thread-safe; a TTL of 0 disables that kind."""
 
-    def __init__(self, *, ttl_s: float, max_entries: int, clock: Clock) -> None:
+    def __init__(
+        self, *, ttl_s: float, negative_ttl_s: float, max_entries: int, clock: Clock
+    ) -> None:
         self._ttl_s = ttl_s
+        self._negative_ttl_s = negative_ttl_s
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[bytes, tuple[float, Identity]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, Verdict]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: bytes) -> Identity | None:
-        """The cached identity, or None when absent or expired."""
+    def get(self, key: bytes) -> Hit | None:
+        """The cached verdict and how long it stays fresh, or None when absent or expired."""
+        now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry[0] <= self._clock():
+            expires_at, verdict = entry
+            if expires_at <= now:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
-            return entry[1]
+        return verdict, expires_at - now
 
-    def put(self, key: bytes, identity: Identity) -> None:
-        """Keep ``identity`` for the TTL, cut to its own expiry; drop the least recently used."""
-        if self._ttl_s <= 0:
-            return
-        expires_at = self._clock() + self._ttl_s
+    def put(self, key: bytes, identity: Identity) -> Hit:
+        """Keep ``identity`` for the TTL, cut to its own expiry; return it with its freshness."""
+        fresh_for = self._ttl_s
+        now = self._clock()
         if identity.expires_at is not None:
-            expires_at = min(expires_at, identity.expires_at)
+            fresh_for = min(fresh_for, identity.expires_at - now)
+        self._store(key, now, fresh_for, identity)
+        return identity, max(fresh_for, 0.0)
+
+    def put_rejection(self, key: bytes, error: type[AuthError]) -> None:
+        """Remember Authorizer's definitive "no" for the negative TTL."""
+        self._store(key, self._clock(), self._negative_ttl_s, Rejection(error))
+
+    def _store(self, key: bytes, now: float, fresh_for: float, verdict: Verdict) -> None:
+        if fresh_for <= 0:
+            return
         with self._lock:
-            if expires_at <= self._clock():
-                return
-            self._entries[key] = (expires_at, identity)
+            self._entries[key] = (now + fresh_for, verdict)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

@@ -8,7 +8,7 @@ refuse what Authorizer would refuse anyway, so garbage never costs an Authorizer
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
@@ -28,34 +28,28 @@ CookieLookup = Callable[[str], Sequence[str] | None]
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """A credential to confirm: a JWT with its claimed type, or a session cookie value."""
+    """A credential to confirm: a JWT-shaped bearer token, or a session cookie value."""
 
     kind: Literal["bearer", "session"]
     value: str
-    token_type: str = ""  # the JWT's own token_type claim; "" for sessions
 
     def __repr__(self) -> str:  # never show the secret value
-        return f"Credential(kind={self.kind!r}, token_type={self.token_type!r})"
+        return f"Credential(kind={self.kind!r})"
 
 
 def extract(
-    authorization: str | None,
-    cookies: CookieLookup,
-    *,
-    cookie_names: Sequence[str],
-    token_types: Collection[str],
+    authorization: str | None, cookies: CookieLookup, *, cookie_names: Sequence[str]
 ) -> Credential:
     """Return the request's credential, or raise ``MissingCredentials``/``InvalidCredentials``.
 
-    A ``Bearer`` Authorization header wins and must hold exactly one well-formed JWT whose
-    ``token_type`` claim is in ``token_types``; a malformed one is refused rather than falling
-    back to a cookie. Any other scheme (Basic for the upstream, say) is ignored, and the session
-    cookies are tried in ``cookie_names`` order.
+    A ``Bearer`` Authorization header wins and must hold exactly one JWT-shaped token; a
+    malformed one is refused rather than falling back to a cookie. Any other scheme (Basic for
+    the upstream, say) is ignored, and the session cookies are tried in ``cookie_names`` order.
     """
     if authorization is not None:
-        scheme, *rest_parts = authorization.split(None, 1) or [""]
+        scheme, *rest = authorization.split(None, 1) or [""]
         if scheme.lower() == "bearer":
-            return _bearer(rest_parts[0] if rest_parts else "", token_types)
+            return _bearer(rest[0] if rest else "")
     for name in cookie_names:
         for raw in cookies(name) or ():
             value = unquote(raw.strip())  # 1.x cookies arrive percent-escaped
@@ -66,21 +60,22 @@ def extract(
     raise MissingCredentials("no bearer token or session cookie")
 
 
-def _bearer(rest: str, token_types: Collection[str]) -> Credential:
+def _bearer(rest: str) -> Credential:
     parts = rest.split()
     if len(parts) != 1:
         raise InvalidCredentials("expected exactly one bearer token")
     token = parts[0]
     if len(token) > MAX_TOKEN_CHARS or not _JWT_SHAPE.fullmatch(token):
         raise InvalidCredentials("bearer token is not a JWT")
-    token_type = _token_type(token)
-    if token_type not in token_types:
-        raise InvalidCredentials("token type not accepted")
-    return Credential(kind="bearer", value=token, token_type=token_type)
+    return Credential(kind="bearer", value=token)
 
 
-def _token_type(token: str) -> str:
-    """The unverified ``token_type`` claim; Authorizer does not compare it with the type asked."""
+def token_type_of(token: str) -> str:
+    """The token's own, unverified ``token_type`` claim ("" when absent or not a string).
+
+    Authorizer does not compare this claim with the type it is asked to check, so the caller
+    must; it is read only on a cache miss.
+    """
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:

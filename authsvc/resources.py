@@ -31,24 +31,38 @@ class VerifyResource:
     def __init__(self, settings: Settings, verifier: Verifier) -> None:
         self._verifier = verifier
         self._cookie_names = settings.session_cookies
-        self._token_types = settings.token_types
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
         credential = credentials.extract(
             req.get_header("Authorization"),
             req.get_cookie_values,
             cookie_names=self._cookie_names,
-            token_types=self._token_types,
         )
         required = policy.required_roles(
             value
             for name, value in parse_qsl(req.query_string, keep_blank_values=True)
             if name == "roles"
         )
-        identity = self._verifier.decide(credential, required)
+        decision = self._verifier.decide(credential, required)
         resp.status = falcon.HTTP_200  # exactly 200: Envoy treats any other 2xx as a denial
+        set_freshness(resp, decision.fresh_for_s)
+        set_identity_headers(resp, decision.identity)
+
+
+def set_freshness(resp: falcon.Response, fresh_for_s: float) -> None:
+    """Tell a proxy-side decision cache how long this answer may be reused (0: never).
+
+    ``Cache-Control: private`` keeps shared caches out; nginx's proxy_cache refuses "private"
+    answers, so ``X-Accel-Expires`` (which nginx honours first and never forwards) carries the
+    same lifetime to the optional nginx decision cache in deploy/nginx.
+    """
+    seconds = int(fresh_for_s)
+    if seconds >= 1:
+        resp.set_header("Cache-Control", f"private, max-age={seconds}")
+        resp.set_header("X-Accel-Expires", str(seconds))
+    else:
         resp.set_header("Cache-Control", "no-store")
-        set_identity_headers(resp, identity)
+        resp.set_header("X-Accel-Expires", "0")
 
 
 def set_identity_headers(resp: falcon.Response, identity: Identity | None) -> None:

@@ -156,6 +156,14 @@ SPECS: tuple[Spec, ...] = (
         _number(0.01, 60),
         "Seconds to wait for Authorizer's answer; keep it under the proxy's read timeout.",
     ),
+    Spec(
+        "AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT",
+        "authorizer_rate_limit_wait_s",
+        "3",
+        _number(0, 30),
+        "Seconds a confirmation may spend waiting out Authorizer's 429s (honouring "
+        "Retry-After) before answering 503; 0 answers 503 at the first 429.",
+    ),
     Spec("AUTHSVC_BIND", "bind", "0.0.0.0:8080", _bind, "Address gunicorn listens on."),
     Spec(
         "AUTHSVC_WORKERS",
@@ -215,6 +223,15 @@ SPECS: tuple[Spec, ...] = (
         "token's exp; 0 disables). Also bounds how long a logged-out session may still pass.",
     ),
     Spec(
+        "AUTHSVC_NEGATIVE_CACHE_TTL",
+        "negative_cache_ttl_s",
+        "5",
+        _number(0, 300),
+        "Seconds a definitive 'no' (bad signature, expired, revoked, missing role) is reused, "
+        "so a client retrying a bad token cannot flood Authorizer; 0 disables. 'Cannot "
+        "confirm' (503) is never reused.",
+    ),
+    Spec(
         "AUTHSVC_CACHE_MAX_ENTRIES",
         "cache_max_entries",
         "100000",
@@ -234,6 +251,7 @@ class Settings:
     authorizer_client_id: str = ""
     authorizer_connect_timeout_s: float = 0.5
     authorizer_read_timeout_s: float = 2.0
+    authorizer_rate_limit_wait_s: float = 3.0
     bind: str = "0.0.0.0:8080"
     workers: int = 1
     worker_class: str = "gthread"
@@ -243,6 +261,7 @@ class Settings:
     role_claim: str = "role"
     session_cookies: tuple[str, ...] = ("cookie_session", "cookie_session_domain")
     cache_ttl_s: float = 30.0
+    negative_cache_ttl_s: float = 5.0
     cache_max_entries: int = 100_000
     log_level: str = "INFO"
 
@@ -266,6 +285,15 @@ class Settings:
         if problems:
             raise SettingsError(problems)
         return cls(**values)  # type: ignore[arg-type]  # SPECS maps each field to its parser
+
+    @property
+    def confirmation_budget_s(self) -> float:
+        """The longest one confirmation may take: connect, read, and waiting out 429s."""
+        return (
+            self.authorizer_connect_timeout_s
+            + self.authorizer_read_timeout_s
+            + self.authorizer_rate_limit_wait_s
+        )
 
     @property
     def issuer_url(self) -> str:

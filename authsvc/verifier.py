@@ -8,13 +8,15 @@ Authorizer (and cached per cookie and role set).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from authsvc import policy
-from authsvc.cache import DecisionCache, key_for
+from authsvc import credentials, policy
+from authsvc.cache import DecisionCache, Hit, Rejection, key_for
 from authsvc.credentials import Credential
 from authsvc.errors import AccessDenied, InvalidCredentials
+from authsvc.flight import SingleFlight
 from authsvc.identity import Identity
 
 
@@ -26,40 +28,73 @@ class Authorizer(Protocol):
     def verify_session(self, cookie: str, roles: Sequence[str] = ()) -> Identity: ...
 
 
-class Verifier:
-    """Confirms credentials (cache first, then Authorizer) and applies the role policy."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An allow: the identity to pass upstream, and how many seconds the answer stays true."""
 
-    def __init__(self, authorizer: Authorizer, cache: DecisionCache) -> None:
+    identity: Identity
+    fresh_for_s: float
+
+
+class Verifier:
+    """Confirms credentials (cache first, then Authorizer once per key) and applies roles."""
+
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        cache: DecisionCache,
+        *,
+        token_types: Collection[str],
+        flight_wait_s: float,
+    ) -> None:
         self._authorizer = authorizer
         self._cache = cache
+        self._token_types = token_types
+        self._flights: SingleFlight[Hit] = SingleFlight(flight_wait_s)
 
-    def decide(self, credential: Credential, required: frozenset[str]) -> Identity:
-        """Return the identity to pass upstream, or raise an ``AuthError``."""
+    def decide(self, credential: Credential, required: frozenset[str]) -> Decision:
+        """Return the allow decision, or raise an ``AuthError``."""
         if credential.kind == "bearer":
-            identity = self._token_identity(credential)
+            identity, fresh_for = self._confirmed(key_for("bearer", credential.value), credential)
             policy.check(identity, required)
-            return identity
-        identity = self._session_identity(credential.value, ())
+            return Decision(identity, fresh_for)
+        identity, fresh_for = self._confirmed(key_for("session", credential.value), credential)
         if not required:
-            return identity
+            return Decision(identity, fresh_for)
+        roles = tuple(sorted(required))
         try:
-            return self._session_identity(credential.value, tuple(sorted(required)))
+            with_roles, roles_fresh_for = self._confirmed(
+                key_for("session", credential.value, *roles), credential, roles
+            )
         except InvalidCredentials:
-            # The session was confirmed just above, so this "unauthorized" is the role check.
+            # The session itself was confirmed just above: this "no" is the role check.
             raise AccessDenied("missing role") from None
+        return Decision(with_roles, min(fresh_for, roles_fresh_for))
 
-    def _token_identity(self, credential: Credential) -> Identity:
-        key = key_for("bearer", credential.token_type, credential.value)
-        identity = self._cache.get(key)
-        if identity is None:
-            identity = self._authorizer.verify_token(credential.value, credential.token_type)
-            self._cache.put(key, identity)
-        return identity
+    def _confirmed(
+        self, key: bytes, credential: Credential, roles: tuple[str, ...] = ()
+    ) -> tuple[Identity, float]:
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._flights.run(key, lambda: self._ask(key, credential, roles))
+        verdict, fresh_for = hit
+        if isinstance(verdict, Rejection):
+            raise verdict.error("rejected by Authorizer (cached)")
+        return verdict, fresh_for
 
-    def _session_identity(self, cookie: str, roles: tuple[str, ...]) -> Identity:
-        key = key_for("session", cookie, *roles)
-        identity = self._cache.get(key)
-        if identity is None:
-            identity = self._authorizer.verify_session(cookie, roles)
-            self._cache.put(key, identity)
-        return identity
+    def _ask(self, key: bytes, credential: Credential, roles: tuple[str, ...]) -> Hit:
+        if credential.kind == "bearer":
+            # Local refusals are cheap to repeat, so they are not cached: a flood of garbage
+            # must not push confirmed credentials out of the LRU.
+            token_type = credentials.token_type_of(credential.value)
+            if token_type not in self._token_types:
+                raise InvalidCredentials("token type not accepted")
+        try:
+            if credential.kind == "bearer":
+                identity = self._authorizer.verify_token(credential.value, token_type)
+            else:
+                identity = self._authorizer.verify_session(credential.value, roles)
+        except InvalidCredentials:
+            self._cache.put_rejection(key, InvalidCredentials)
+            raise
+        return self._cache.put(key, identity)

@@ -158,12 +158,31 @@ def test_graphql_errors_without_extensions_are_a_definitive_no(
         client.verify_token(tokens.access_token, "access_token")
 
 
-def test_real_rate_limit_is_unavailable(fake: FakeAuthorizer, client: AuthorizerClient) -> None:
+def test_rate_limit_is_unavailable_when_no_wait_is_allowed(fake: FakeAuthorizer) -> None:
     tokens = fake.login("alice@example.com", PASSWORD)
     fake.set_rate_limit(rps=1, burst=1)
-    client.verify_token(tokens.access_token, "access_token")
-    with pytest.raises(AuthorizerUnavailable):
+    client = client_for(fake.url, AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT="0")
+    try:
         client.verify_token(tokens.access_token, "access_token")
+        with pytest.raises(AuthorizerUnavailable):
+            client.verify_token(tokens.access_token, "access_token")
+    finally:
+        client.close()
+
+
+def test_rate_limit_is_waited_out_within_the_allowed_wait(fake: FakeAuthorizer) -> None:
+    """Authorizer answers 429 with Retry-After: 1; a retry after the refill succeeds."""
+    tokens = fake.login("alice@example.com", PASSWORD)
+    fake.set_rate_limit(rps=4, burst=1)
+    client = client_for(fake.url, AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT="3")
+    try:
+        fake.reset_counters()
+        for _ in range(3):
+            assert client.verify_token(tokens.access_token, "access_token").subject
+        limited = [r for r in fake.requests_seen if r.path == "/graphql"]
+        assert len(limited) > 3  # some were answered 429 and tried again
+    finally:
+        client.close()
 
 
 def test_wrong_client_id_is_unavailable_not_a_denial(fake: FakeAuthorizer) -> None:

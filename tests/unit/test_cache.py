@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from authsvc.cache import DecisionCache, key_for
+import pytest
+
+from authsvc.cache import DecisionCache, Rejection, key_for
+from authsvc.errors import InvalidCredentials
 from authsvc.identity import Identity
 
 
@@ -12,42 +15,67 @@ class FakeClock:
         return self.now
 
 
-def test_entry_expires_after_the_ttl() -> None:
-    clock = FakeClock()
-    cache = DecisionCache(ttl_s=30, max_entries=10, clock=clock)
-    cache.put(b"k", Identity(subject="u"))
-    clock.now += 29.9
-    assert cache.get(b"k") == Identity(subject="u")
-    clock.now += 0.1
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_cache(
+    clock: FakeClock, *, ttl_s: float = 30, negative_ttl_s: float = 5, max_entries: int = 10
+) -> DecisionCache:
+    return DecisionCache(
+        ttl_s=ttl_s, negative_ttl_s=negative_ttl_s, max_entries=max_entries, clock=clock
+    )
+
+
+def test_entry_expires_after_the_ttl(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+    assert cache.put(b"k", Identity(subject="u")) == (Identity(subject="u"), 30)
+    clock.now += 29.5
+    hit = cache.get(b"k")
+    assert hit is not None
+    assert hit[0] == Identity(subject="u")
+    assert hit[1] == pytest.approx(0.5)
+    clock.now += 0.5
     assert cache.get(b"k") is None
     assert len(cache) == 0
 
 
-def test_entry_never_outlives_the_token() -> None:
-    clock = FakeClock()
-    cache = DecisionCache(ttl_s=30, max_entries=10, clock=clock)
-    cache.put(b"k", Identity(subject="u", expires_at=clock.now + 5))
+def test_entry_never_outlives_the_token(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+    identity = Identity(subject="u", expires_at=clock.now + 5)
+    assert cache.put(b"k", identity) == (identity, 5)
     clock.now += 4.9
     assert cache.get(b"k") is not None
     clock.now += 0.1
     assert cache.get(b"k") is None
 
 
-def test_already_expired_token_is_not_cached() -> None:
-    clock = FakeClock()
-    cache = DecisionCache(ttl_s=30, max_entries=10, clock=clock)
-    cache.put(b"k", Identity(subject="u", expires_at=clock.now))
+def test_already_expired_token_is_not_cached(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+    identity = Identity(subject="u", expires_at=clock.now - 1)
+    assert cache.put(b"k", identity) == (identity, 0)
     assert len(cache) == 0
 
 
-def test_zero_ttl_disables_the_cache() -> None:
-    cache = DecisionCache(ttl_s=0, max_entries=10, clock=FakeClock())
+def test_zero_ttl_disables_the_cache(clock: FakeClock) -> None:
+    cache = make_cache(clock, ttl_s=0, negative_ttl_s=0)
     cache.put(b"k", Identity(subject="u"))
+    cache.put_rejection(b"r", InvalidCredentials)
+    assert cache.get(b"k") is None
+    assert cache.get(b"r") is None
+
+
+def test_rejection_is_kept_for_the_negative_ttl_only(clock: FakeClock) -> None:
+    cache = make_cache(clock, ttl_s=30, negative_ttl_s=5)
+    cache.put_rejection(b"k", InvalidCredentials)
+    assert cache.get(b"k") == (Rejection(InvalidCredentials), 5)
+    clock.now += 5
     assert cache.get(b"k") is None
 
 
-def test_least_recently_used_entry_is_dropped_at_the_bound() -> None:
-    cache = DecisionCache(ttl_s=30, max_entries=2, clock=FakeClock())
+def test_least_recently_used_entry_is_dropped_at_the_bound(clock: FakeClock) -> None:
+    cache = make_cache(clock, max_entries=2)
     cache.put(b"a", Identity(subject="a"))
     cache.put(b"b", Identity(subject="b"))
     assert cache.get(b"a") is not None  # a is now more recent than b
@@ -60,9 +88,9 @@ def test_least_recently_used_entry_is_dropped_at_the_bound() -> None:
 
 def test_keys_are_digests_that_never_collide_across_part_boundaries() -> None:
     token = "header.payload.signature"
-    key = key_for("bearer", "access_token", token)
+    key = key_for("bearer", token)
     assert token.encode() not in key
     assert len(key) == 32
     assert key_for("session", "ab", "c") != key_for("session", "a", "bc")
     assert key_for("session", "abc") != key_for("session", "abc", "")
-    assert key_for("bearer", "id_token", token) != key_for("bearer", "access_token", token)
+    assert key_for("bearer", token) != key_for("session", token)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import falcon.testing
 import jwt
@@ -55,9 +56,19 @@ def stub() -> StubAuthorizer:
     return StubAuthorizer()
 
 
-def client_for(stub: StubAuthorizer, **env: str) -> falcon.testing.TestClient:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def client_for(
+    stub: StubAuthorizer, clock: Callable[[], float] = time.time, **env: str
+) -> falcon.testing.TestClient:
     settings = Settings.from_environ({"AUTHORIZER_URL": "http://authorizer.test", **env})
-    return falcon.testing.TestClient(create_app(settings, authorizer=stub))
+    return falcon.testing.TestClient(create_app(settings, authorizer=stub, clock=clock))
 
 
 @pytest.fixture
@@ -94,7 +105,6 @@ def test_allow_is_exactly_200_with_all_identity_headers(client: falcon.testing.T
     assert result.headers["X-Auth-Request-User"] == "admin-1"
     assert result.headers["X-Auth-Request-Email"] == ""  # access tokens carry no email
     assert result.headers["X-Auth-Request-Roles"] == "user,admin"
-    assert result.headers["Cache-Control"] == "no-store"
     assert ADMIN not in result.text
 
 
@@ -223,3 +233,79 @@ def test_healthz_answers_while_the_process_is_up(client: falcon.testing.TestClie
 
 def test_other_paths_are_not_found(client: falcon.testing.TestClient) -> None:
     assert client.simulate_get("/verifyx", headers=bearer(ADMIN)).status_code == 404
+
+
+def test_allow_may_be_reused_until_the_cache_entry_or_the_token_ends(stub: StubAuthorizer) -> None:
+    clock = FakeClock()
+    client = client_for(stub, clock)
+    first = client.simulate_get("/verify", headers=bearer(ADMIN))
+    assert first.headers["Cache-Control"] == "private, max-age=30"
+    assert first.headers["X-Accel-Expires"] == "30"
+    clock.now += 12
+    again = client.simulate_get("/verify", headers=bearer(ADMIN))
+    assert again.headers["Cache-Control"] == "private, max-age=18"
+    short = make_jwt(sub="short", exp=int(clock.now) + 7)
+    stub.tokens[short] = "short"
+    capped = client.simulate_get("/verify", headers=bearer(short))
+    assert capped.status_code == 200
+    assert capped.headers["X-Accel-Expires"] in {"6", "7"}
+
+
+def test_denial_may_be_reused_for_the_negative_ttl(client: falcon.testing.TestClient) -> None:
+    for headers in ({}, bearer(REVOKED), bearer(USER)):
+        result = client.simulate_get("/verify?roles=admin", headers=headers)
+        assert result.status_code == 403
+        assert result.headers["Cache-Control"] == "private, max-age=5"
+        assert result.headers["X-Accel-Expires"] == "5"
+
+
+def test_unavailable_is_never_reused(
+    client: falcon.testing.TestClient, stub: StubAuthorizer
+) -> None:
+    stub.down = True
+    for _ in range(2):
+        result = client.simulate_get("/verify", headers=bearer(ADMIN))
+        assert result.status_code == 503
+        assert result.headers["Cache-Control"] == "no-store"
+        assert result.headers["X-Accel-Expires"] == "0"
+    assert len(stub.calls) == 2
+
+
+def test_disabled_cache_answers_no_store(stub: StubAuthorizer) -> None:
+    client = client_for(stub, AUTHSVC_CACHE_TTL="0", AUTHSVC_NEGATIVE_CACHE_TTL="0")
+    assert client.simulate_get("/verify", headers=bearer(ADMIN)).headers["Cache-Control"] == (
+        "no-store"
+    )
+    assert client.simulate_get("/verify").headers["Cache-Control"] == "no-store"
+
+
+def test_definitive_no_is_remembered_for_the_negative_ttl(stub: StubAuthorizer) -> None:
+    clock = FakeClock()
+    client = client_for(stub, clock)
+    for _ in range(5):
+        assert client.simulate_get("/verify", headers=bearer(REVOKED)).status_code == 403
+    assert len(stub.calls) == 1
+    clock.now += 5
+    assert client.simulate_get("/verify", headers=bearer(REVOKED)).status_code == 403
+    assert len(stub.calls) == 2
+
+
+def test_refused_token_type_never_reaches_authorizer(
+    client: falcon.testing.TestClient, stub: StubAuthorizer
+) -> None:
+    refresh = make_jwt(token_type="refresh_token")
+    stub.tokens[refresh] = "x"
+    for _ in range(3):
+        result = client.simulate_get("/verify", headers=bearer(refresh))
+        assert result.headers["X-Auth-Request-Error"] == "invalid_credential"
+    assert stub.calls == []
+
+
+def test_session_missing_role_is_remembered_per_role_set(
+    client: falcon.testing.TestClient, stub: StubAuthorizer
+) -> None:
+    cookie = {"Cookie": "cookie_session=sess-1"}
+    for _ in range(3):
+        assert client.simulate_get("/verify?roles=admin", headers=cookie).status_code == 403
+        assert client.simulate_get("/verify?roles=user", headers=cookie).status_code == 200
+    assert stub.calls == [("session", ()), ("session", ("admin",)), ("session", ("user",))]
