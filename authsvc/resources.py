@@ -56,13 +56,11 @@ def set_freshness(resp: falcon.Response, fresh_for_s: float) -> None:
     answers, so ``X-Accel-Expires`` (which nginx honours first and never forwards) carries the
     same lifetime to the optional nginx decision cache in deploy/nginx.
     """
-    seconds = int(fresh_for_s)
-    if seconds >= 1:
-        resp.set_header("Cache-Control", f"private, max-age={seconds}")
-        resp.set_header("X-Accel-Expires", str(seconds))
-    else:
-        resp.set_header("Cache-Control", "no-store")
-        resp.set_header("X-Accel-Expires", "0")
+    seconds = max(int(fresh_for_s), 0)
+    # NOTE: X-Accel-Expires must come first: nginx before 1.23 reads the headers in order, and
+    # a Cache-Control "private" seen first makes the answer uncacheable for good.
+    resp.set_header("X-Accel-Expires", str(seconds))
+    resp.set_header("Cache-Control", f"private, max-age={seconds}" if seconds else "no-store")
 
 
 def set_identity_headers(resp: falcon.Response, identity: Identity | None) -> None:

@@ -109,19 +109,68 @@ def running_nginx(
 
     Listens on `port`, else a free one. Raises `MissingBinary` when nginx is not installed.
     """
-    binary = require_binary("nginx")
     port = processes.free_port() if port is None else port
-    conf = write_nginx_conf(
-        workdir,
-        f"""
-    upstream authsvc {{ server {urlsplit(authsvc_url).netloc}; keepalive 8; }}
-    upstream app {{ server {urlsplit(app_url).netloc}; keepalive 8; }}
+    server = f"""
     server {{
         listen {LOOPBACK}:{port};
         include authsvc/example-locations.conf;
     }}
-""",
-    )
+"""
+    conf = write_nginx_conf(workdir, _upstreams(authsvc_url, app_url) + server)
+    with _nginx_process(workdir, conf, port) as proxy:
+        yield proxy
+
+
+CACHE_ZONE_PATH = "/var/cache/nginx/authsvc-decisions"
+"""The one production path in authsvc-cache-zone.conf; tests point it into their workdir."""
+
+
+@contextlib.contextmanager
+def running_cached_nginx(workdir: Path, *, authsvc_url: str, app_url: str) -> Iterator[Proxy]:
+    """nginx with the optional decision cache (authsvc-cache-zone.conf, authsvc-auth-cached.conf).
+
+    Locations: `/` for any signed-in user, `/admin/` for "admin", as in example-locations.conf.
+    Each answer carries `X-Authsvc-Cache` ($upstream_cache_status: HIT, MISS, ...) for tests.
+    """
+    zone = (NGINX_RECIPE / "authsvc-cache-zone.conf").read_text()
+    if zone.count(CACHE_ZONE_PATH) != 1:
+        raise StackError(f"authsvc-cache-zone.conf no longer names {CACHE_ZONE_PATH} once")
+    (workdir / "cache-zone.conf").write_text(zone.replace(CACHE_ZONE_PATH, str(workdir / "cache")))
+    port = processes.free_port()
+    location = """
+        include authsvc/authsvc-protect.conf;
+        auth_request_set $authsvc_cache $upstream_cache_status;
+        add_header X-Authsvc-Cache $authsvc_cache always;
+        proxy_pass http://app;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+"""
+    server = f"""
+    include {workdir / "cache-zone.conf"};
+    server {{
+        listen {LOOPBACK}:{port};
+        include authsvc/authsvc-auth-cached.conf;
+        location / {{
+            set $authsvc_roles "";{location}        }}
+        location /admin/ {{
+            set $authsvc_roles "admin";{location}        }}
+    }}
+"""
+    conf = write_nginx_conf(workdir, _upstreams(authsvc_url, app_url) + server)
+    with _nginx_process(workdir, conf, port) as proxy:
+        yield proxy
+
+
+def _upstreams(authsvc_url: str, app_url: str) -> str:
+    return f"""
+    upstream authsvc {{ server {urlsplit(authsvc_url).netloc}; keepalive 8; }}
+    upstream app {{ server {urlsplit(app_url).netloc}; keepalive 8; }}
+"""
+
+
+@contextlib.contextmanager
+def _nginx_process(workdir: Path, conf: Path, port: int) -> Iterator[Proxy]:
+    binary = require_binary("nginx")
     argv = [binary, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")]
     process = processes.start("nginx", argv, log_path=workdir / "nginx.log")
     try:
@@ -143,8 +192,11 @@ def write_nginx_conf(workdir: Path, http_body: str) -> Path:
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     conf = workdir / "nginx.conf"
+    # NOTE: started as root, nginx runs its workers as "nobody", who cannot enter a root-owned
+    # tmp dir (the decision cache writes there); keep the workers as the user running the tests.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     conf.write_text(
-        "daemon off;\n"
+        user + "daemon off;\n"
         "worker_processes 1;\n"
         f"pid {workdir / 'nginx.pid'};\n"
         "events { worker_connections 256; }\n"
