@@ -48,3 +48,15 @@ worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+
+def post_request(worker: object, req: object, environ: object, resp: object) -> None:
+    """With gevent, yield after each answer so accepted connections get their turn.
+
+    A busy gevent worker otherwise keeps serving the connections it is already reading from,
+    and a newly accepted one waits: the latency tail grows under load.
+    """
+    if worker_class == "gevent":
+        import gevent  # only importable/meaningful in the gevent worker
+
+        gevent.sleep(0)
