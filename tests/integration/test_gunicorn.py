@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from authsvc.settings import SPECS
+from tests.fakes.authorizer import FakeAuthorizer
 from tests.support import processes
 
 
@@ -111,3 +112,39 @@ def test_help_lists_every_setting() -> None:
     assert result.returncode == 0
     for spec in SPECS:
         assert spec.env in result.stdout
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "gevent", "sync"])
+def test_every_worker_class_confirms_tokens_with_authorizer(
+    tmp_path: Path, worker_class: str
+) -> None:
+    """gevent patches sockets at worker start: the Authorizer client must still work there."""
+    with FakeAuthorizer() as fake:
+        fake.add_user("w@example.com", "password-123", roles=["user", "admin"])
+        tokens = fake.login("w@example.com", "password-123", roles=["admin"])
+        port = processes.free_port()
+        env = {
+            **os.environ,
+            "AUTHORIZER_URL": fake.url,
+            "AUTHSVC_BIND": f"127.0.0.1:{port}",
+            "AUTHSVC_WORKERS": "1",
+            "AUTHSVC_WORKER_CLASS": worker_class,
+        }
+        proc = processes.start(
+            "authsvc", [sys.executable, "-m", "authsvc"], log_path=tmp_path / "log", env=env
+        )
+        try:
+            processes.wait_for_http(proc, f"http://127.0.0.1:{port}/healthz")
+            with requests.Session() as http:
+                http.trust_env = False
+                for _ in range(3):
+                    with http.get(
+                        f"http://127.0.0.1:{port}/verify?roles=admin",
+                        headers={"Authorization": f"Bearer {tokens.access_token}"},
+                        timeout=10,
+                    ) as answer:
+                        assert answer.status_code == 200
+                        assert answer.headers["X-Auth-Request-User"] == tokens.user_id
+            assert fake.calls["validate_jwt_token"] == 1
+        finally:
+            processes.stop(proc)
