@@ -24,6 +24,9 @@ from authsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
+WARN_EVERY_S = 10.0
+"""At most one log line per kind of Authorizer failure per this many seconds."""
+
 JWT_QUERY = (
     "query authsvc_validate_jwt_token($token: String!, $token_type: String!) "
     "{ validate_jwt_token(params: {token: $token, token_type: $token_type}) { is_valid claims } }"
@@ -51,6 +54,7 @@ class AuthorizerClient:
         self._rate_limit_wait_s = settings.authorizer_rate_limit_wait_s
         self._sleep = sleep
         self._monotonic = monotonic
+        self._warnings = ThrottledWarnings(WARN_EVERY_S, monotonic)
         self._role_claim = settings.role_claim
         self._session = requests.Session()
         # NOTE: the session must not pick up proxies or .netrc credentials from the environment.
@@ -100,6 +104,13 @@ class AuthorizerClient:
         )
 
     def _query(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._exchange(field, query, variables)
+        except AuthorizerUnavailable as exc:
+            self._warnings.warn(str(exc))
+            raise
+
+    def _exchange(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         body = {"query": query, "variables": variables, "operationName": f"authsvc_{field}"}
         give_up_at = self._monotonic() + self._rate_limit_wait_s
         while True:
@@ -107,7 +118,7 @@ class AuthorizerClient:
                 response = self._session.post(self._url, json=body, timeout=self._timeout)
             except requests.RequestException as exc:
                 # NOTE: the exception text names the URL only; the token travels in the body.
-                raise AuthorizerUnavailable(f"{field}: {type(exc).__name__}") from None
+                raise AuthorizerUnavailable(f"{field}: {type(exc).__name__}") from exc
             if response.status_code != 429:
                 return _parse(field, response)
             response.close()
@@ -160,12 +171,11 @@ def _parse(field: str, response: requests.Response) -> dict[str, Any]:
     """Map Authorizer's answer to data, a definitive "no", or "cannot confirm"."""
     status = response.status_code
     if status != 200:
-        # 429 is its rate limit; 400/403/422 mean authsvc is misconfigured (client id, Origin).
-        log.warning("authorizer %s answered HTTP %s", field, status)
+        # 400/403/422 mean authsvc is misconfigured (client id, Origin): say so in the log.
         raise AuthorizerUnavailable(f"{field}: HTTP {status}")
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise AuthorizerUnavailable(f"{field}: unreadable answer") from None
     if not isinstance(payload, dict):
         raise AuthorizerUnavailable(f"{field}: unreadable answer")
@@ -186,3 +196,26 @@ def _first_message(errors: list[Any]) -> str:
     message = first.get("message") if isinstance(first, dict) else None
     # Authorizer's messages are fixed texts; cap the length in case a proxy answers instead.
     return message[:100] if isinstance(message, str) else "error"
+
+
+class ThrottledWarnings:
+    """Logs each kind of failure at most once per interval, with how many were held back.
+
+    A down or rate-limiting Authorizer fails every request; one line per request would bury
+    the log and cost the hot path.
+    """
+
+    def __init__(self, interval_s: float, monotonic: Callable[[], float]) -> None:
+        self._interval_s = interval_s
+        self._monotonic = monotonic
+        self._last: dict[str, tuple[float, int]] = {}  # cause -> (logged at, held back since)
+
+    def warn(self, cause: str) -> None:
+        now = self._monotonic()
+        logged_at, held_back = self._last.get(cause, (float("-inf"), 0))
+        if now - logged_at < self._interval_s:
+            self._last[cause] = (logged_at, held_back + 1)
+            return
+        self._last[cause] = (now, 0)
+        suffix = f" ({held_back} more since the last report)" if held_back else ""
+        log.warning("cannot confirm credentials with Authorizer: %s%s", cause, suffix)

@@ -23,6 +23,10 @@ MAX_COOKIE_CHARS = 16 * 1024
 # NOTE: base64url segments, non-empty signature: no algorithm Authorizer accepts signs with "".
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
+# HTTP's whitespace is SP and HTAB only (RFC 9110 5.6.3); str.split() would also split on
+# NBSP and other characters a client could smuggle into a latin-1 header.
+_SEPARATORS = re.compile(r"[ \t]+")
+
 CookieLookup = Callable[[str], Sequence[str] | None]
 
 
@@ -47,7 +51,7 @@ def extract(
     the upstream, say) is ignored, and the session cookies are tried in ``cookie_names`` order.
     """
     if authorization is not None:
-        scheme, *rest = authorization.split(None, 1) or [""]
+        scheme, *rest = _SEPARATORS.split(authorization.strip(" \t"), 1)
         if scheme.lower() == "bearer":
             return _bearer(rest[0] if rest else "")
     for name in cookie_names:
@@ -61,7 +65,7 @@ def extract(
 
 
 def _bearer(rest: str) -> Credential:
-    parts = rest.split()
+    parts = _SEPARATORS.split(rest.strip(" \t"))
     if len(parts) != 1:
         raise InvalidCredentials("expected exactly one bearer token")
     token = parts[0]

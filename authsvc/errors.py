@@ -6,6 +6,7 @@
     ├── MissingCredentials     403*  no token and no session cookie
     ├── InvalidCredentials     403*  malformed, wrong type, expired, or rejected by Authorizer
     ├── AccessDenied           403   identity known, a required role is missing
+    ├── BadRequest             400   the proxy's request to authsvc is malformed (config bug)
     └── AuthorizerUnavailable  503   timeout, refused, 429, 5xx, unreadable answer; never cached
     SettingsError                    start-up only; never reaches HTTP
 
@@ -51,6 +52,18 @@ class AccessDenied(AuthError):
 
     reason = "missing_role"
     detail = "the credential lacks a role this route requires"
+
+
+class BadRequest(AuthError):
+    """The request to authsvc itself is wrong, e.g. a misspelt ``roles`` parameter.
+
+    That is a proxy configuration bug which would otherwise drop a role requirement silently,
+    so it is refused loudly (nginx turns the 400 into a 500 and logs it) rather than ignored.
+    """
+
+    status = HTTPStatus.BAD_REQUEST
+    reason = "invalid_request"
+    detail = "malformed request to authsvc: required roles go in the 'roles' query parameter"
 
 
 class AuthorizerUnavailable(AuthError):

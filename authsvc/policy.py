@@ -8,16 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from authsvc.errors import AccessDenied, InvalidCredentials
+from authsvc.errors import AccessDenied, BadRequest, InvalidCredentials
 from authsvc.identity import Identity
 
+ROLES_PARAMETER = "roles"
+_LOOKALIKES = frozenset({"role", "roles", "role[]", "roles[]"})
 
-def required_roles(values: Iterable[str]) -> frozenset[str]:
-    """The union of every non-empty, comma-separated item of every ``roles`` value.
+
+def required_roles(parameters: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The union of every non-empty, comma-separated item of every ``roles`` parameter.
 
     ``?roles=admin&roles=`` still requires ``admin``; whitespace around items is ignored.
+    Other parameters are ignored (Envoy may append the client's query), except lookalikes of
+    ``roles`` (``role``, ``ROLES``, ``roles[]``): a typo must not drop a requirement silently.
     """
-    return frozenset(item.strip() for value in values for item in value.split(",") if item.strip())
+    roles: set[str] = set()
+    for name, value in parameters:
+        if name != ROLES_PARAMETER:
+            if name.lower() in _LOOKALIKES:
+                raise BadRequest("misspelt roles parameter")
+            continue
+        roles.update(item.strip() for item in value.split(",") if item.strip())
+    return frozenset(roles)
 
 
 def check(identity: Identity, required: frozenset[str]) -> None:

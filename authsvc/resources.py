@@ -38,11 +38,7 @@ class VerifyResource:
             req.get_cookie_values,
             cookie_names=self._cookie_names,
         )
-        required = policy.required_roles(
-            value
-            for name, value in parse_qsl(req.query_string, keep_blank_values=True)
-            if name == "roles"
-        )
+        required = policy.required_roles(parse_qsl(req.query_string, keep_blank_values=True))
         decision = self._verifier.decide(credential, required)
         resp.status = falcon.HTTP_200  # exactly 200: Envoy treats any other 2xx as a denial
         set_freshness(resp, decision.fresh_for_s)

@@ -6,105 +6,28 @@ Every variable is declared once in ``SPECS`` (name, default, parser, help), whic
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from authsvc.errors import SettingsError
+from authsvc.parsers import (
+    LOG_LEVELS,
+    Parser,
+    bind,
+    choice,
+    claim,
+    cookie_names,
+    integer,
+    number,
+    optional_url,
+    token_types,
+    url,
+    workers,
+)
 
-TOKEN_TYPES = frozenset({"access_token", "id_token", "refresh_token"})
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-Parser = Callable[[str], object]
-
-
-def _url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http(s) URL such as https://auth.example.com")
-    if parts.query or parts.fragment:
-        raise ValueError("expected a base URL without query or fragment")
-    return raw.rstrip("/")
-
-
-def _optional_url(raw: str) -> str:
-    return _url(raw) if raw else ""
-
-
-def _number(minimum: float, maximum: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(
-                f"expected a number of seconds between {minimum} and {maximum}"
-            ) from None
-        if not minimum <= value <= maximum:  # also refuses nan
-            raise ValueError(f"expected a number of seconds between {minimum} and {maximum}")
-        return value
-
-    return parse
-
-
-def _integer(minimum: int, maximum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"expected a whole number between {minimum} and {maximum}") from None
-        if not minimum <= value <= maximum:
-            raise ValueError(f"expected a whole number between {minimum} and {maximum}")
-        return value
-
-    return parse
-
-
-def _workers(raw: str) -> int:
-    if raw == "auto":
-        return os.cpu_count() or 1
-    return _integer(1, 256)(raw)
-
-
-def _choice(*choices: str) -> Parser:
-    def parse(raw: str) -> str:
-        if raw not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return raw
-
-    return parse
-
-
-def _names(raw: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
-    if not names:
-        raise ValueError("expected a comma-separated list with at least one name")
-    return names
-
-
-def _token_types(raw: str) -> frozenset[str]:
-    names = frozenset(_names(raw))
-    unknown = sorted(names - TOKEN_TYPES)
-    if unknown:
-        raise ValueError(
-            f"unknown token type {unknown[0]!r}; known: {', '.join(sorted(TOKEN_TYPES))}"
-        )
-    return names
-
-
-def _bind(raw: str) -> str:
-    if raw.startswith("unix:"):
-        return raw
-    host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("expected HOST:PORT (for example 0.0.0.0:8080) or unix:PATH")
-    return raw
-
-
-def _claim(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError("expected a claim name")
-    return raw.strip()
+_USERINFO = re.compile(r"://[^/@]*@")
+"""user:password@ in a URL, masked before a bad value is echoed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +47,14 @@ SPECS: tuple[Spec, ...] = (
         "AUTHORIZER_URL",
         "authorizer_url",
         None,
-        _url,
+        url,
         "Base URL authsvc uses to reach Authorizer (may be an internal name).",
     ),
     Spec(
         "AUTHORIZER_PUBLIC_URL",
         "authorizer_public_url",
         "",
-        _optional_url,
+        optional_url,
         "Authorizer's public URL (the tokens' issuer) when AUTHORIZER_URL is an internal name; "
         "sent as X-Authorizer-URL.",
     ),
@@ -146,79 +69,79 @@ SPECS: tuple[Spec, ...] = (
         "AUTHSVC_AUTHORIZER_CONNECT_TIMEOUT",
         "authorizer_connect_timeout_s",
         "0.5",
-        _number(0.01, 30),
+        number(0.01, 30),
         "Seconds to open a connection to Authorizer.",
     ),
     Spec(
         "AUTHSVC_AUTHORIZER_TIMEOUT",
         "authorizer_read_timeout_s",
         "2",
-        _number(0.01, 60),
+        number(0.01, 60),
         "Seconds to wait for Authorizer's answer; keep it under the proxy's read timeout.",
     ),
     Spec(
         "AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT",
         "authorizer_rate_limit_wait_s",
         "3",
-        _number(0, 30),
+        number(0, 30),
         "Seconds a confirmation may spend waiting out Authorizer's 429s (honouring "
         "Retry-After) before answering 503; 0 answers 503 at the first 429.",
     ),
-    Spec("AUTHSVC_BIND", "bind", "0.0.0.0:8080", _bind, "Address gunicorn listens on."),
+    Spec("AUTHSVC_BIND", "bind", "0.0.0.0:8080", bind, "Address gunicorn listens on."),
     Spec(
         "AUTHSVC_WORKERS",
         "workers",
         "auto",
-        _workers,
+        workers,
         "Gunicorn worker processes; auto: one per CPU.",
     ),
     Spec(
         "AUTHSVC_WORKER_CLASS",
         "worker_class",
         "gthread",
-        _choice("gthread", "gevent", "sync"),
+        choice("gthread", "gevent", "sync"),
         "Gunicorn worker class (see README, Performance).",
     ),
     Spec(
         "AUTHSVC_THREADS",
         "threads",
         "16",
-        _integer(1, 1024),
+        integer(1, 1024),
         "Threads per worker (concurrent requests, including ones waiting on Authorizer).",
     ),
     Spec(
         "AUTHSVC_UNAUTHENTICATED_STATUS",
         "unauthenticated_status",
         "403",
-        _choice("403", "401"),
+        choice("403", "401"),
         "Status for a missing or invalid credential; 401 adds WWW-Authenticate: Bearer.",
     ),
     Spec(
         "AUTHSVC_TOKEN_TYPES",
         "token_types",
         "access_token,id_token",
-        _token_types,
+        token_types,
         "Token types (the token's own token_type claim) accepted as credentials.",
     ),
     Spec(
         "AUTHSVC_ROLE_CLAIM",
         "role_claim",
         "role",
-        _claim,
+        claim,
         "Claim holding the token's roles, falling back to 'roles' (as Authorizer does).",
     ),
     Spec(
         "AUTHSVC_SESSION_COOKIES",
         "session_cookies",
         "cookie_session,cookie_session_domain",
-        _names,
+        cookie_names,
         "Authorizer session cookie names, tried in order.",
     ),
     Spec(
         "AUTHSVC_CACHE_TTL",
         "cache_ttl_s",
         "30",
-        _number(0, 86400),
+        number(0, 86400),
         "Seconds a confirmed credential is reused without asking Authorizer (never past the "
         "token's exp; 0 disables). Also bounds how long a logged-out session may still pass.",
     ),
@@ -226,7 +149,7 @@ SPECS: tuple[Spec, ...] = (
         "AUTHSVC_NEGATIVE_CACHE_TTL",
         "negative_cache_ttl_s",
         "5",
-        _number(0, 300),
+        number(0, 300),
         "Seconds a definitive 'no' (bad signature, expired, revoked, missing role) is reused, "
         "so a client retrying a bad token cannot flood Authorizer; 0 disables. 'Cannot "
         "confirm' (503) is never reused.",
@@ -235,10 +158,10 @@ SPECS: tuple[Spec, ...] = (
         "AUTHSVC_CACHE_MAX_ENTRIES",
         "cache_max_entries",
         "100000",
-        _integer(1, 100_000_000),
+        integer(1, 100_000_000),
         "Most credentials kept in each worker's cache (least recently used are dropped).",
     ),
-    Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", _choice(*LOG_LEVELS), "Log level."),
+    Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", choice(*LOG_LEVELS), "Log level."),
 )
 
 
@@ -280,7 +203,7 @@ class Settings:
             try:
                 values[spec.field] = spec.parse(raw)
             except ValueError as exc:
-                shown = "(hidden)" if spec.is_secret else repr(raw)
+                shown = "(hidden)" if spec.is_secret else repr(_USERINFO.sub("://***@", raw))
                 problems.append(f"{spec.env}: {exc}, got {shown}")
         if problems:
             raise SettingsError(problems)

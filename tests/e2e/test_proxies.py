@@ -354,3 +354,29 @@ def test_401_reaches_client_with_www_authenticate(
     assert response.headers.get("WWW-Authenticate", "").startswith("Bearer")
     assert response.headers.get("X-Auth-Request-Error") == "missing_credential"
     assert received(app, case) == []
+
+
+def test_many_client_headers_never_push_the_check_past_authsvcs_limits(
+    http: requests.Session, proxy: Proxy, app: EchoBackend, user: Login
+) -> None:
+    """Only the credential and request-describing headers travel to authsvc, not the rest."""
+    headers = {f"X-Filler-{i}": "v" for i in range(300)}
+    headers["Authorization"] = f"Bearer {user.tokens.access_token}"
+    response, case = send(http, f"{proxy.url}{APP}", headers=headers)
+    assert response.status_code == 200
+    (echo,) = received(app, case)
+    assert echo.headers["x-auth-request-user"] == user.tokens.user_id
+    assert echo.headers["x-filler-299"] == "v"  # the app still gets them
+
+
+def test_client_error_header_never_reaches_app(
+    http: requests.Session, proxy: Proxy, app: EchoBackend, user: Login
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {user.tokens.access_token}",
+        "X-Auth-Request-Error": "forged",
+    }
+    response, case = send(http, f"{proxy.url}{APP}", headers=headers)
+    assert response.status_code == 200
+    (echo,) = received(app, case)
+    assert "x-auth-request-error" not in echo.headers

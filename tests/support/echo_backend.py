@@ -7,6 +7,7 @@ whose answer it never sees, such as the auth subrequest a proxy sends to a stand
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from dataclasses import asdict, dataclass
@@ -14,6 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support.processes import LOOPBACK
+
+# NOTE: http.server refuses more than 100 headers (431); an app behind a proxy may get more, and
+# tests send more to show they never reach authsvc. Process-wide, but only test servers read it.
+http.client._MAXHEADERS = 1000  # type: ignore[attr-defined]  # private, no public setting
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,8 @@ def test_other_authorization_schemes_fall_back_to_the_cookie() -> None:
     assert find("Basic dXNlcjpwYXNz", {"cookie_session": ["a"]}).value == "a"
     with pytest.raises(MissingCredentials):
         find("Basic dXNlcjpwYXNz")
+    with pytest.raises(MissingCredentials):
+        find(f"Bearer\xa0{TOKEN}")  # NBSP is not HTTP whitespace: no Bearer scheme here
 
 
 def test_percent_escaped_cookie_is_decoded() -> None:

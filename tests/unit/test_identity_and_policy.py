@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from authsvc import policy
-from authsvc.errors import AccessDenied, InvalidCredentials
+from authsvc.errors import AccessDenied, BadRequest, InvalidCredentials
 from authsvc.identity import Identity, identity_from_claims, roles_from_claims
 
 
@@ -49,7 +49,17 @@ def test_identity_takes_only_well_typed_claims() -> None:
     ],
 )
 def test_required_roles_are_the_union_of_every_item(values: list[str], expected: set[str]) -> None:
-    assert policy.required_roles(values) == expected
+    assert policy.required_roles(("roles", value) for value in values) == expected
+
+
+@pytest.mark.parametrize("name", ["role", "ROLES", "Roles", "roles[]", "role[]", "Role"])
+def test_misspelt_roles_parameter_is_refused_not_ignored(name: str) -> None:
+    with pytest.raises(BadRequest):
+        policy.required_roles([(name, "admin")])
+
+
+def test_other_parameters_are_ignored() -> None:
+    assert policy.required_roles([("page", "2"), ("roles", "admin"), ("rolesx", "y")]) == {"admin"}
 
 
 def test_all_required_roles_must_be_held() -> None:

@@ -54,6 +54,10 @@ def test_missing_authorizer_url_is_named() -> None:
         ("AUTHSVC_WORKERS", "0"),
         ("AUTHSVC_AUTHORIZER_TIMEOUT", "0"),
         ("AUTHSVC_LOG_LEVEL", "LOUD"),
+        ("AUTHORIZER_URL", "http://auth.example.com:abc"),
+        ("AUTHORIZER_URL", "http://auth.example.com:99999"),
+        ("AUTHSVC_SESSION_COOKIES", "a b,c=d"),
+        ("AUTHSVC_BIND", "unix:"),
     ],
 )
 def test_bad_value_is_refused_with_a_line_naming_the_setting(name: str, value: str) -> None:
@@ -106,3 +110,12 @@ def test_readme_settings_table_matches_the_code() -> None:
             else "(empty)"
         )
         assert f"| `{spec.env}` | {default} |" in readme, spec.env
+
+
+def test_credentials_in_the_authorizer_url_are_refused_and_never_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environ({"AUTHORIZER_URL": "https://user:hunter2@auth.example.com"})
+    (problem,) = info.value.problems
+    assert problem.startswith("AUTHORIZER_URL: expected a URL without user:password@")
+    assert "hunter2" not in problem
+    assert "user:" not in problem.split(", got ")[1]

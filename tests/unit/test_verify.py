@@ -309,3 +309,13 @@ def test_session_missing_role_is_remembered_per_role_set(
         assert client.simulate_get("/verify?roles=admin", headers=cookie).status_code == 403
         assert client.simulate_get("/verify?roles=user", headers=cookie).status_code == 200
     assert stub.calls == [("session", ()), ("session", ("admin",)), ("session", ("user",))]
+
+
+@pytest.mark.parametrize("query", ["role=admin", "ROLES=admin", "roles[]=admin", "roles=&Role=x"])
+def test_misspelt_roles_parameter_fails_closed(
+    client: falcon.testing.TestClient, query: str
+) -> None:
+    result = client.simulate_get("/verify", headers=bearer(ADMIN), query_string=query)
+    assert result.status_code == 400
+    assert result.headers["X-Auth-Request-Error"] == "invalid_request"
+    assert result.json["error"] == "invalid_request"

@@ -1,0 +1,59 @@
+"""How Authorizer's answers map to outcomes, and how failures are logged."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+
+from authsvc.authorizer import ThrottledWarnings, _parse
+from authsvc.errors import AuthorizerUnavailable, InvalidCredentials
+
+
+def answer(status: int, body: bytes) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body  # a canned answer, no socket
+    return response
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b"[" * 100_000 + b"]" * 100_000),  # nested deeper than the JSON parser recurses
+        (200, b"<html>"),
+        (200, b'{"data": null}'),
+        (200, b'{"data": {"validate_jwt_token": null}}'),
+        (200, b"[]"),
+        (500, b'{"data": {"validate_jwt_token": {"is_valid": true}}}'),
+        (422, b'{"errors": [{"message": "Unknown type"}]}'),
+    ],
+)
+def test_unusable_answers_are_unavailable(status: int, body: bytes) -> None:
+    with pytest.raises(AuthorizerUnavailable):
+        _parse("validate_jwt_token", answer(status, body))
+
+
+def test_graphql_error_is_a_definitive_no() -> None:
+    with pytest.raises(InvalidCredentials):
+        _parse("validate_jwt_token", answer(200, b'{"errors":[{"message":"Token is expired"}]}'))
+
+
+def test_same_failure_is_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    warnings = ThrottledWarnings(10, lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="authsvc.authorizer"):
+        for _ in range(5):
+            warnings.warn("validate_jwt_token: HTTP 429")
+        warnings.warn("validate_jwt_token: ConnectTimeout")
+        now[0] += 10
+        warnings.warn("validate_jwt_token: HTTP 429")
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot confirm credentials with Authorizer: validate_jwt_token: HTTP 429",
+        "cannot confirm credentials with Authorizer: validate_jwt_token: ConnectTimeout",
+        "cannot confirm credentials with Authorizer: validate_jwt_token: HTTP 429 "
+        "(4 more since the last report)",
+    ]
