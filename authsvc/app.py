@@ -20,8 +20,8 @@ from authsvc.resources import (
     VERIFY_PATH,
     HealthResource,
     VerifyResource,
+    identity_headers,
     set_freshness,
-    set_identity_headers,
 )
 from authsvc.settings import Settings
 from authsvc.verifier import Authorizer, Verifier
@@ -50,11 +50,12 @@ def create_app(
         authorizer,
         cache,
         token_types=settings.token_types,
+        cookie_names=settings.session_cookies,
         # A follower waits as long as the leader may take, plus a margin to hand over.
         flight_wait_s=settings.confirmation_budget_s + 0.5,
     )
     app = falcon.App()
-    app.add_sink(VerifyResource(settings, verifier), re.compile(VERIFY_PATH))
+    app.add_sink(VerifyResource(verifier), re.compile(VERIFY_PATH))
     app.add_route("/healthz", HealthResource())
     app.add_error_handler(AuthError, _auth_error_handler(settings))
     return app
@@ -73,7 +74,7 @@ def _auth_error_handler(settings: Settings) -> Any:
             resp.set_header("WWW-Authenticate", challenge)
         resp.status = status
         resp.set_header(ERROR_HEADER, ex.reason)
-        set_identity_headers(resp, None)
+        resp.set_headers(identity_headers(None))
         if status == 503:
             set_freshness(resp, 0)  # "cannot confirm" must never be reused
             resp.set_header("Retry-After", "1")

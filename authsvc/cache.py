@@ -46,6 +46,18 @@ def key_for(*parts: str) -> bytes:
     return digest.digest()
 
 
+_AUTHORIZATION = b"authorization\x00"
+
+
+def authorization_key(header: str) -> bytes:
+    """The cache key of a bearer credential: a digest of the whole Authorization header.
+
+    Keying on the raw header lets a hit skip parsing altogether; one token spelt two ways
+    ("Bearer", "bearer") merely costs a second entry.
+    """
+    return hashlib.sha256(_AUTHORIZATION + header.encode("utf-8", "surrogatepass")).digest()
+
+
 class DecisionCache:
     """An LRU of ``key -> (expires_at, Verdict)``; thread-safe; a TTL of 0 disables that kind."""
 

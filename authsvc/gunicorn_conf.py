@@ -22,7 +22,10 @@ threads = _settings.threads
 # nginx's upstream keepalive_timeout defaults to 60 s, Traefik's idle timeout to 90 s.
 keepalive = 95
 timeout = 30
-graceful_timeout = 20
+# In-flight /verify calls end within the confirmation budget (connect + read + 429 wait).
+# NOTE: the gevent worker also waits this long for idle keep-alive connections (a proxy's
+# pool) to close before it exits, so keep it short: a restart costs this much per worker.
+graceful_timeout = int(_settings.confirmation_budget_s) + 2
 
 # NOTE: nginx's large_client_header_buffers allows 8 KiB per header by default and is often
 # raised; a 9 KiB cookie must not become gunicorn's 400/431, which nginx turns into a 500.

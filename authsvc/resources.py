@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import parse_qsl
 
 import falcon
 
-from authsvc import credentials, policy
+from authsvc import policy
 from authsvc.identity import Identity
-from authsvc.settings import Settings
 from authsvc.verifier import Verifier
 
 USER_HEADER = "X-Auth-Request-User"
@@ -28,42 +28,58 @@ class VerifyResource:
     NOTE: auth_request sends no body and Traefik may send the client's; never read req.stream.
     """
 
-    def __init__(self, settings: Settings, verifier: Verifier) -> None:
+    def __init__(self, verifier: Verifier) -> None:
         self._verifier = verifier
-        self._cookie_names = settings.session_cookies
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
-        credential = credentials.extract(
+        decision = self._verifier.decide(
             req.get_header("Authorization"),
             req.get_cookie_values,
-            cookie_names=self._cookie_names,
+            _required_roles(req.query_string),
         )
-        required = policy.required_roles(parse_qsl(req.query_string, keep_blank_values=True))
-        decision = self._verifier.decide(credential, required)
         resp.status = falcon.HTTP_200  # exactly 200: Envoy treats any other 2xx as a denial
-        set_freshness(resp, decision.fresh_for_s)
-        set_identity_headers(resp, decision.identity)
+        resp.set_headers(
+            (*_freshness_headers(int(decision.fresh_for_s)), *identity_headers(decision.identity))
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _required_roles(query_string: str) -> frozenset[str]:
+    """Parsed once per distinct query string: routes repeat theirs on every request."""
+    return policy.required_roles(parse_qsl(query_string, keep_blank_values=True))
 
 
 def set_freshness(resp: falcon.Response, fresh_for_s: float) -> None:
-    """Tell a proxy-side decision cache how long this answer may be reused (0: never).
+    """Tell a proxy-side decision cache how long this answer may be reused (0: never)."""
+    resp.set_headers(_freshness_headers(int(fresh_for_s)))
 
-    ``Cache-Control: private`` keeps shared caches out; nginx's proxy_cache refuses "private"
-    answers, so ``X-Accel-Expires`` (which nginx honours first and never forwards) carries the
-    same lifetime to the optional nginx decision cache in deploy/nginx.
+
+@functools.lru_cache(maxsize=512)
+def _freshness_headers(seconds: int) -> tuple[tuple[str, str], ...]:
+    """``Cache-Control: private`` keeps shared caches out; nginx's proxy_cache refuses
+    "private" answers, so ``X-Accel-Expires`` (which nginx honours first and never forwards)
+    carries the same lifetime to the optional nginx decision cache in deploy/nginx.
+
+    NOTE: X-Accel-Expires must come first: nginx before 1.23 reads the headers in order, and
+    a Cache-Control "private" seen first makes the answer uncacheable for good.
     """
-    seconds = max(int(fresh_for_s), 0)
-    # NOTE: X-Accel-Expires must come first: nginx before 1.23 reads the headers in order, and
-    # a Cache-Control "private" seen first makes the answer uncacheable for good.
-    resp.set_header("X-Accel-Expires", str(seconds))
-    resp.set_header("Cache-Control", f"private, max-age={seconds}" if seconds else "no-store")
+    seconds = max(seconds, 0)
+    cache_control = f"private, max-age={seconds}" if seconds else "no-store"
+    return (("X-Accel-Expires", str(seconds)), ("Cache-Control", cache_control))
 
 
-def set_identity_headers(resp: falcon.Response, identity: Identity | None) -> None:
-    """Always send all three headers (empty when unknown) so no client copy survives upstream."""
-    resp.set_header(USER_HEADER, _header_value(identity.subject if identity else ""))
-    resp.set_header(EMAIL_HEADER, _header_value(identity.email if identity else ""))
-    resp.set_header(ROLES_HEADER, _header_value(",".join(identity.roles) if identity else ""))
+def identity_headers(identity: Identity | None) -> tuple[tuple[str, str], ...]:
+    """All three headers, always (empty when unknown), so no client copy survives upstream."""
+    if identity is None:
+        return _NO_IDENTITY
+    return (
+        (USER_HEADER, _header_value(identity.subject)),
+        (EMAIL_HEADER, _header_value(identity.email)),
+        (ROLES_HEADER, _header_value(",".join(identity.roles))),
+    )
+
+
+_NO_IDENTITY = ((USER_HEADER, ""), (EMAIL_HEADER, ""), (ROLES_HEADER, ""))
 
 
 def _header_value(text: str) -> str:

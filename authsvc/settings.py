@@ -98,7 +98,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "AUTHSVC_WORKER_CLASS",
         "worker_class",
-        "gthread",
+        "gevent",
         choice("gthread", "gevent", "sync"),
         "Gunicorn worker class (see README, Performance).",
     ),
@@ -107,7 +107,8 @@ SPECS: tuple[Spec, ...] = (
         "threads",
         "16",
         integer(1, 1024),
-        "Threads per worker (concurrent requests, including ones waiting on Authorizer).",
+        "Threads per worker with the gthread worker class (gevent serves up to 1,000 "
+        "connections per worker cooperatively).",
     ),
     Spec(
         "AUTHSVC_UNAUTHENTICATED_STATUS",
@@ -177,7 +178,7 @@ class Settings:
     authorizer_rate_limit_wait_s: float = 3.0
     bind: str = "0.0.0.0:8080"
     workers: int = 1
-    worker_class: str = "gthread"
+    worker_class: str = "gevent"
     threads: int = 16
     unauthenticated_status: str = "403"
     token_types: frozenset[str] = field(default=frozenset({"access_token", "id_token"}))

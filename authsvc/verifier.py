@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from authsvc import credentials, policy
-from authsvc.cache import DecisionCache, Hit, Rejection, key_for
-from authsvc.credentials import Credential
+from authsvc.cache import DecisionCache, Hit, Rejection, authorization_key, key_for
+from authsvc.credentials import CookieLookup, Credential
 from authsvc.errors import AccessDenied, InvalidCredentials
 from authsvc.flight import SingleFlight
 from authsvc.identity import Identity
@@ -45,19 +45,34 @@ class Verifier:
         cache: DecisionCache,
         *,
         token_types: Collection[str],
+        cookie_names: Sequence[str],
         flight_wait_s: float,
     ) -> None:
         self._authorizer = authorizer
         self._cache = cache
         self._token_types = token_types
+        self._cookie_names = cookie_names
         self._flights: SingleFlight[Hit] = SingleFlight(flight_wait_s)
 
-    def decide(self, credential: Credential, required: frozenset[str]) -> Decision:
-        """Return the allow decision, or raise an ``AuthError``."""
-        if credential.kind == "bearer":
-            identity, fresh_for = self._confirmed(key_for("bearer", credential.value), credential)
-            policy.check(identity, required)
-            return Decision(identity, fresh_for)
+    def decide(
+        self, authorization: str | None, cookies: CookieLookup, required: frozenset[str]
+    ) -> Decision:
+        """Return the allow decision for a request's credential, or raise an ``AuthError``."""
+        bearer_key = authorization_key(authorization) if authorization else b""
+        # The hot path: a bearer token seen before costs one digest and one lookup, no parsing.
+        hit = self._cache.get(bearer_key) if bearer_key else None
+        if hit is None:
+            credential = credentials.extract(
+                authorization, cookies, cookie_names=self._cookie_names
+            )
+            if credential.kind == "session":
+                return self._session_decision(credential, required)
+            hit = self._flights.run(bearer_key, lambda: self._ask(bearer_key, credential, ()))
+        identity, fresh_for = _allowed(hit)
+        policy.check(identity, required)
+        return Decision(identity, fresh_for)
+
+    def _session_decision(self, credential: Credential, required: frozenset[str]) -> Decision:
         identity, fresh_for = self._confirmed(key_for("session", credential.value), credential)
         if not required:
             return Decision(identity, fresh_for)
@@ -77,10 +92,7 @@ class Verifier:
         hit = self._cache.get(key)
         if hit is None:
             hit = self._flights.run(key, lambda: self._ask(key, credential, roles))
-        verdict, fresh_for = hit
-        if isinstance(verdict, Rejection):
-            raise verdict.error("rejected by Authorizer (cached)")
-        return verdict, fresh_for
+        return _allowed(hit)
 
     def _ask(self, key: bytes, credential: Credential, roles: tuple[str, ...]) -> Hit:
         if credential.kind == "bearer":
@@ -98,3 +110,11 @@ class Verifier:
             self._cache.put_rejection(key, InvalidCredentials)
             raise
         return self._cache.put(key, identity)
+
+
+def _allowed(hit: Hit) -> tuple[Identity, float]:
+    """The identity of a cached or fresh verdict; a remembered "no" is raised again."""
+    verdict, fresh_for = hit
+    if isinstance(verdict, Rejection):
+        raise verdict.error("rejected by Authorizer (remembered)")
+    return verdict, fresh_for

@@ -137,15 +137,20 @@ def http_status(url: str) -> int | None:
         return None
 
 
-def stop(process: Process, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Stop the process and its group: SIGTERM, wait up to `timeout_s`, then SIGKILL.
+def stop(
+    process: Process,
+    *,
+    timeout_s: float = STOP_TIMEOUT_S,
+    signum: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Stop the process and its group: `signum`, wait up to `timeout_s`, then SIGKILL.
 
     Safe to call twice. The group is signalled only while the leader is unreaped, so its PID
     cannot have been reused by an unrelated process.
     """
     if process.popen.poll() is not None:
         return
-    _signal_group(process, signal.SIGTERM)
+    _signal_group(process, signum)
     try:
         process.popen.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
