@@ -38,7 +38,9 @@ def create_app(
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache`` and a ``clock``."""
     if authorizer is None:
-        authorizer = AuthorizerClient(settings, pool_size=settings.threads)
+        # Connections kept to Authorizer: one per concurrent call (threads, or greenlets).
+        pool_size = settings.threads if settings.worker_class == "gthread" else 64
+        authorizer = AuthorizerClient(settings, pool_size=pool_size)
     if cache is None:
         cache = DecisionCache(
             ttl_s=settings.cache_ttl_s,

@@ -82,7 +82,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT",
         "authorizer_rate_limit_wait_s",
-        "3",
+        "5",
         number(0, 30),
         "Seconds a confirmation may spend waiting out Authorizer's 429s (honouring "
         "Retry-After) before answering 503; 0 answers 503 at the first 429.",
@@ -175,7 +175,7 @@ class Settings:
     authorizer_client_id: str = ""
     authorizer_connect_timeout_s: float = 0.5
     authorizer_read_timeout_s: float = 2.0
-    authorizer_rate_limit_wait_s: float = 3.0
+    authorizer_rate_limit_wait_s: float = 5.0
     bind: str = "0.0.0.0:8080"
     workers: int = 1
     worker_class: str = "gevent"

@@ -27,6 +27,10 @@ IDLE_TIMEOUT_S = 30.0
 class FakeHTTPServer(ThreadingHTTPServer):
     """Tracks its connections so they can be closed from outside their threads."""
 
+    # NOTE: socketserver's default backlog of 5 overflows when authsvc's workers start
+    # together; Authorizer (Go) listens with the kernel's maximum.
+    request_queue_size = 1024
+
     daemon_threads = True
     block_on_close = False
 

@@ -1,0 +1,1 @@
+"""The benchmark: `bench/run` starts the stack on loopback and measures it (see README.md)."""
