@@ -11,14 +11,19 @@ import time
 from typing import Any
 
 import falcon
+from prometheus_client import CollectorRegistry
 
 from authsvc.authorizer import AuthorizerClient
 from authsvc.cache import Clock, DecisionCache
 from authsvc.errors import AuthError
+from authsvc.metrics import Metrics
+from authsvc.readiness import Readiness
 from authsvc.resources import (
     ERROR_HEADER,
     VERIFY_PATH,
     HealthResource,
+    MetricsResource,
+    ReadyResource,
     VerifyResource,
     identity_headers,
     set_freshness,
@@ -35,18 +40,29 @@ def create_app(
     authorizer: Authorizer | None = None,
     cache: DecisionCache | None = None,
     clock: Clock = time.time,
+    registry: CollectorRegistry | None = None,
+    multiprocess_dir: str | None = None,
+    readiness: Readiness | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache`` and a ``clock``."""
+    """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache``, a ``clock``, a
+    ``registry`` to read metrics from, and ``readiness``. Under gunicorn, ``multiprocess_dir``
+    is prometheus-client's directory, where every worker's metrics are added up."""
+    metrics = Metrics(registry or CollectorRegistry())
     if authorizer is None:
         # Connections kept to Authorizer: one per concurrent call (threads, or greenlets).
         pool_size = settings.threads if settings.worker_class == "gthread" else 64
-        authorizer = AuthorizerClient(settings, pool_size=pool_size)
+        client = AuthorizerClient(settings, pool_size=pool_size, calls=metrics)
+        readiness = readiness or Readiness(
+            client.probe, lambda: client.last_answer_at, time.monotonic
+        )
+        authorizer = client
     if cache is None:
         cache = DecisionCache(
             ttl_s=settings.cache_ttl_s,
             negative_ttl_s=settings.negative_cache_ttl_s,
             max_entries=settings.cache_max_entries,
             clock=clock,
+            events=metrics,
         )
     verifier = Verifier(
         authorizer,
@@ -57,10 +73,17 @@ def create_app(
         flight_wait_s=settings.confirmation_budget_s + 0.5,
     )
     app = falcon.App()
-    app.add_sink(VerifyResource(verifier), re.compile(VERIFY_PATH))
+    app.add_sink(VerifyResource(verifier, metrics), re.compile(VERIFY_PATH))
     app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(readiness or _always_ready()))
+    app.add_route("/metrics", MetricsResource(metrics, multiprocess_dir))
     app.add_error_handler(AuthError, _auth_error_handler(settings))
     return app
+
+
+def _always_ready() -> Readiness:
+    """For an injected Authorizer (tests): nothing to probe."""
+    return Readiness(lambda: True, lambda: None, time.monotonic)
 
 
 def _auth_error_handler(settings: Settings) -> Any:

@@ -12,13 +12,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from authsvc.errors import AuthorizerUnavailable, InvalidCredentials
+from authsvc.errors import AuthorizerRateLimited, AuthorizerUnavailable, InvalidCredentials
 from authsvc.identity import Identity, identity_from_claims
 from authsvc.settings import Settings
 
@@ -37,6 +37,17 @@ SESSION_QUERY = (
 )
 
 
+class CallObserver(Protocol):
+    """Told about every call to Authorizer (``metrics.Metrics`` implements it)."""
+
+    def authorizer_call(self, operation: str, outcome: str, seconds: float) -> None: ...
+
+
+class _Unobserved:
+    def authorizer_call(self, operation: str, outcome: str, seconds: float) -> None:
+        pass
+
+
 class AuthorizerClient:
     """Confirms credentials with Authorizer; raises ``InvalidCredentials`` or
     ``AuthorizerUnavailable``, never a ``requests`` exception."""
@@ -48,8 +59,13 @@ class AuthorizerClient:
         pool_size: int = 16,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        calls: CallObserver | None = None,
     ) -> None:
+        self._base = settings.authorizer_url
         self._url = settings.authorizer_url + "/graphql"
+        self._calls: CallObserver = calls or _Unobserved()
+        self.last_answer_at: float | None = None
+        """monotonic() of Authorizer's last real answer (a yes or a definitive no)."""
         self._timeout = (settings.authorizer_connect_timeout_s, settings.authorizer_read_timeout_s)
         self._rate_limit_wait_s = settings.authorizer_rate_limit_wait_s
         self._sleep = sleep
@@ -104,11 +120,44 @@ class AuthorizerClient:
         )
 
     def _query(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        started = self._monotonic()
+        outcome = "unavailable"
         try:
-            return self._exchange(field, query, variables)
+            result = self._exchange(field, query, variables)
+            outcome = "confirmed"
+            return result
+        except InvalidCredentials:
+            outcome = "rejected"
+            raise
         except AuthorizerUnavailable as exc:
+            if isinstance(exc, AuthorizerRateLimited):
+                outcome = "rate_limited"
             self._warnings.warn(str(exc))
             raise
+        finally:
+            now = self._monotonic()
+            if outcome in ("confirmed", "rejected"):
+                self.last_answer_at = now
+            self._calls.authorizer_call(field, outcome, now - started)
+
+    def probe(self) -> bool:
+        """Whether Authorizer's health endpoint answers 200 (``/healthz``, 1.x: ``/health``)."""
+        started = self._monotonic()
+        healthy = False
+        for path in ("/healthz", "/health"):
+            try:
+                with self._session.get(self._base + path, timeout=self._timeout) as response:
+                    healthy = response.status_code == 200
+                    if response.status_code != 404:
+                        break
+            except requests.RequestException:
+                break
+        self._calls.authorizer_call(
+            "health", "confirmed" if healthy else "unavailable", self._monotonic() - started
+        )
+        if healthy:
+            self.last_answer_at = self._monotonic()
+        return healthy
 
     def _exchange(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         body = {"query": query, "variables": variables, "operationName": f"authsvc_{field}"}
@@ -126,7 +175,7 @@ class AuthorizerClient:
             # waiting confirmations over the refill instead of landing them all at once.
             wait_s = _retry_after_s(response) * random.uniform(0.5, 1.5)  # noqa: S311
             if self._monotonic() + wait_s > give_up_at:
-                raise AuthorizerUnavailable(f"{field}: rate limited by Authorizer (HTTP 429)")
+                raise AuthorizerRateLimited(f"{field}: rate limited by Authorizer (HTTP 429)")
             self._sleep(wait_s)
 
 

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from authsvc.errors import AuthError
 from authsvc.identity import Identity
@@ -58,11 +59,38 @@ def authorization_key(header: str) -> bytes:
     return hashlib.sha256(_AUTHORIZATION + header.encode("utf-8", "surrogatepass")).digest()
 
 
+class CacheEvents(Protocol):
+    """What the cache reports (``metrics.Metrics`` implements it)."""
+
+    def cache_lookup(self, *, hit: bool) -> None: ...
+
+    def cache_evicted(self) -> None: ...
+
+    def cache_size(self, entries: int) -> None: ...
+
+
+class _NoEvents:
+    def cache_lookup(self, *, hit: bool) -> None:
+        pass
+
+    def cache_evicted(self) -> None:
+        pass
+
+    def cache_size(self, entries: int) -> None:
+        pass
+
+
 class DecisionCache:
     """An LRU of ``key -> (expires_at, Verdict)``; thread-safe; a TTL of 0 disables that kind."""
 
     def __init__(
-        self, *, ttl_s: float, negative_ttl_s: float, max_entries: int, clock: Clock
+        self,
+        *,
+        ttl_s: float,
+        negative_ttl_s: float,
+        max_entries: int,
+        clock: Clock,
+        events: CacheEvents | None = None,
     ) -> None:
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
@@ -70,6 +98,7 @@ class DecisionCache:
         self._clock = clock
         self._entries: OrderedDict[bytes, tuple[float, Verdict]] = OrderedDict()
         self._lock = threading.Lock()
+        self._events: CacheEvents = events or _NoEvents()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,13 +108,15 @@ class DecisionCache:
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return None
-            expires_at, verdict = entry
-            if expires_at <= now:
+            if entry is not None and entry[0] <= now:
                 del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
+                entry = None
+            if entry is not None:
+                self._entries.move_to_end(key)
+        self._events.cache_lookup(hit=entry is not None)
+        if entry is None:
+            return None
+        expires_at, verdict = entry
         return verdict, expires_at - now
 
     def put(self, key: bytes, identity: Identity) -> Hit:
@@ -104,8 +135,14 @@ class DecisionCache:
     def _store(self, key: bytes, now: float, fresh_for: float, verdict: Verdict) -> None:
         if fresh_for <= 0:
             return
+        evicted = 0
         with self._lock:
             self._entries[key] = (now + fresh_for, verdict)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
+                evicted += 1
+            size = len(self._entries)
+        for _ in range(evicted):
+            self._events.cache_evicted()
+        self._events.cache_size(size)

@@ -8,6 +8,7 @@
     ├── AccessDenied           403   identity known, a required role is missing
     ├── BadRequest             400   the proxy's request to authsvc is malformed (config bug)
     └── AuthorizerUnavailable  503   timeout, refused, 429, 5xx, unreadable answer; never cached
+        └── AuthorizerRateLimited 503  Authorizer kept answering 429 past the allowed wait
     SettingsError                    start-up only; never reaches HTTP
 
 \\* ``AUTHSVC_UNAUTHENTICATED_STATUS=401`` turns these two into 401 with ``WWW-Authenticate``;
@@ -80,3 +81,7 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class AuthorizerRateLimited(AuthorizerUnavailable):
+    """Authorizer answered 429 until AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT ran out; retry later."""

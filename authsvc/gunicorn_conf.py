@@ -7,7 +7,10 @@ proxy's upstream keep-alive so a reused connection is never closed under a reque
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tempfile
 
 from authsvc.settings import Settings
 
@@ -47,6 +50,35 @@ control_socket_disable = True
 # gunicorn creates them with mkstemp (private, unpredictable names), so S108 does not apply.
 _SHM = "/dev/shm"  # noqa: S108
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
+
+# Metrics of all workers add up through prometheus-client's multiprocess files. The directory
+# is set before any worker imports prometheus-client (which reads it at import), emptied at
+# start (files of an earlier run would be added to this run's counts), and a dead worker's
+# files are marked so its gauges drop out while its counters keep counting.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+    worker_tmp_dir or tempfile.gettempdir(), f"authsvc-metrics-{os.getpid()}"
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_starting(server: object) -> None:
+    os.makedirs(_metrics_dir, exist_ok=True)
+    for stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    pid: int = worker.pid  # type: ignore[attr-defined]  # a gunicorn Worker
+    multiprocess.mark_process_dead(pid, _metrics_dir)  # type: ignore[no-untyped-call]  # upstream
+
+
+def on_exit(server: object) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
 
 accesslog = None
 errorlog = "-"

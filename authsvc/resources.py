@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 import falcon
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from authsvc import policy
+from authsvc.errors import AuthError
 from authsvc.identity import Identity
+from authsvc.metrics import Metrics, exposition
+from authsvc.readiness import Readiness
 from authsvc.verifier import Verifier
 
 USER_HEADER = "X-Auth-Request-User"
@@ -28,15 +33,22 @@ class VerifyResource:
     NOTE: auth_request sends no body and Traefik may send the client's; never read req.stream.
     """
 
-    def __init__(self, verifier: Verifier) -> None:
+    def __init__(self, verifier: Verifier, metrics: Metrics) -> None:
         self._verifier = verifier
+        self._metrics = metrics
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
-        decision = self._verifier.decide(
-            req.get_header("Authorization"),
-            req.get_cookie_values,
-            _required_roles(req.query_string),
-        )
+        started = time.perf_counter()
+        try:
+            decision = self._verifier.decide(
+                req.get_header("Authorization"),
+                req.get_cookie_values,
+                _required_roles(req.query_string),
+            )
+        except AuthError as exc:
+            self._metrics.decision(exc.reason, time.perf_counter() - started)
+            raise  # to the one handler in app.py, which answers
+        self._metrics.decision("allow", time.perf_counter() - started)
         resp.status = falcon.HTTP_200  # exactly 200: Envoy treats any other 2xx as a denial
         resp.set_headers(
             (*_freshness_headers(int(decision.fresh_for_s)), *identity_headers(decision.identity))
@@ -88,6 +100,36 @@ def _header_value(text: str) -> str:
         return text
     cleaned = "".join(ch for ch in text if ch.isprintable())
     return cleaned.encode("utf-8").decode("latin-1")
+
+
+class MetricsResource:
+    """Prometheus exposition of every worker's metrics."""
+
+    def __init__(self, metrics: Metrics, multiprocess_dir: str | None) -> None:
+        self._registry = metrics.registry
+        self._multiprocess_dir = multiprocess_dir
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        # The classic text format every Prometheus 2.x scrapes (generate_latest writes it).
+        resp.content_type = CONTENT_TYPE_PLAIN_0_0_4
+        resp.data = exposition(self._registry, self._multiprocess_dir)
+
+
+class ReadyResource:
+    """Readiness: 503 with the reason while Authorizer is not answering (or on shutdown)."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        problem = self._readiness.problem()
+        if problem is None:
+            resp.media = {"status": "ready"}
+        else:
+            resp.status = falcon.HTTP_503
+            resp.media = {"status": "not ready", "reason": problem}
+
+    on_head = on_get
 
 
 class HealthResource:

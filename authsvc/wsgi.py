@@ -15,4 +15,5 @@ settings = Settings.from_environ(os.environ)
 logging.basicConfig(
     level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
 )
-application = create_app(settings)
+# gunicorn_conf sets it (a clean directory per start); prometheus-client reads it too.
+application = create_app(settings, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +150,52 @@ def test_every_worker_class_confirms_tokens_with_authorizer(
             assert fake.calls["validate_jwt_token"] == 1
         finally:
             processes.stop(proc)
+
+
+def _decisions_total(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("authsvc_decisions_total{")
+    )
+
+
+def test_metrics_add_up_across_workers_and_survive_a_worker_restart(tmp_path: Path) -> None:
+    """3 workers: N requests read back as exactly N, before and after one worker is replaced."""
+    port = processes.free_port()
+    env = {
+        **os.environ,
+        "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
+        "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_WORKERS": "3",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = processes.start(
+        "authsvc", [sys.executable, "-m", "authsvc"], log_path=tmp_path / "log", env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_for_http(proc, f"{url}/healthz")
+        for _ in range(90):  # a fresh connection each: the kernel spreads them over workers
+            assert requests.get(f"{url}/verify", timeout=5).status_code == 403
+        assert _decisions_total(url) == 90
+        workers = [int(pid) for pid in _children(proc.pid)]
+        assert len(workers) == 3
+        os.kill(workers[0], signal.SIGTERM)  # gunicorn replaces it
+        deadline = time.monotonic() + 20
+        while (
+            sorted(_children(proc.pid)) == sorted(map(str, workers))
+            or len(_children(proc.pid)) != 3
+        ):
+            assert time.monotonic() < deadline, "worker was not replaced"
+            time.sleep(0.05)  # bounded readiness poll for the replacement worker
+        for _ in range(30):
+            requests.get(f"{url}/verify", timeout=5)
+        assert _decisions_total(url) == 120
+    finally:
+        processes.stop(proc)
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
