@@ -29,12 +29,8 @@ class Readiness:
         self._lock = threading.Lock()
         self._probed_at: float | None = None
         self._probe_ok = False
-        self.draining = False
-        """Set on shutdown: the instance answers what is in flight but takes nothing new."""
 
     def problem(self) -> str | None:
-        if self.draining:
-            return "shutting down"
         now = self._monotonic()
         last = self._last_answer_at()
         if last is not None and now - last < FRESH_S:
