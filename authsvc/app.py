@@ -103,6 +103,10 @@ def _auth_error_handler(settings: Settings) -> Any:
         if status == 503:
             set_freshness(resp, 0)  # "cannot confirm" must never be reused
             resp.set_header("Retry-After", "1")
+        elif not ex.is_definitive:
+            set_freshness(resp, 0)
+        elif ex.fresh_for_s is not None:
+            set_freshness(resp, min(ex.fresh_for_s, settings.negative_cache_ttl_s))
         else:
             set_freshness(resp, settings.negative_cache_ttl_s)
         resp.media = {"error": ex.reason, "message": ex.detail}

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from authsvc.errors import AuthorizerRateLimited, AuthorizerUnavailable, InvalidCredentials
+from authsvc.errors import (
+    AuthorizerRateLimited,
+    AuthorizerUnavailable,
+    InvalidCredentials,
+    UnconfirmedRejection,
+)
 from authsvc.identity import Identity, identity_from_claims
 from authsvc.settings import Settings
 
@@ -232,12 +237,37 @@ def _parse(field: str, response: requests.Response) -> dict[str, Any]:
     if isinstance(errors, list) and errors:
         # A resolver error (HTTP 200) is Authorizer's definitive "no": bad signature,
         # expired, logged out, wrong issuer.
-        raise InvalidCredentials(f"{field}: {_first_message(errors)}")
+        message = _first_message(errors)
+        if _is_credential_failure(errors[0], message):
+            raise InvalidCredentials(f"{field}: {message}")
+        raise UnconfirmedRejection(f"{field}: {message}")
     data = payload.get("data")
     result = data.get(field) if isinstance(data, dict) else None
     if not isinstance(result, dict):
         raise AuthorizerUnavailable(f"{field}: answer without data")
     return result
+
+
+# What Authorizer (1.x to 2.4) answers for a bad credential: typed errors carry one of these
+# codes (2.4); the JWT library's own texts and the 1.x messages carry none (contract 1.5).
+_CREDENTIAL_CODES = frozenset({"UNAUTHENTICATED", "INVALID_ARGUMENT", "PERMISSION_DENIED"})
+_CREDENTIAL_MESSAGES = (
+    "invalid token", "invalid claims", "unauthorized", "token is expired",
+    "signature is invalid", "crypto/rsa: verification error", "crypto/ecdsa: verification error",
+    "unexpected signing method", "token contains an invalid number of segments",
+    "illegal base64 data", "invalid character", "token used before issued",
+    "token is not valid yet", "missing exp claim", "invalid exp claim", "missing iat claim",
+    "invalid iat claim",
+)  # fmt: skip
+
+
+def _is_credential_failure(error: Any, message: str) -> bool:
+    """A definitive "no" about the credential, as opposed to Authorizer failing (storage...)."""
+    extensions = error.get("extensions") if isinstance(error, dict) else None
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    if isinstance(code, str):
+        return code in _CREDENTIAL_CODES
+    return message.lower().startswith(_CREDENTIAL_MESSAGES)
 
 
 def _first_message(errors: list[Any]) -> str:

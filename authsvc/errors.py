@@ -5,6 +5,7 @@
     AuthError                        base class, never raised itself
     ├── MissingCredentials     403*  no token and no session cookie
     ├── InvalidCredentials     403*  malformed, wrong type, expired, or rejected by Authorizer
+    │   └── UnconfirmedRejection 403* an unexpected Authorizer error: denied, never remembered
     ├── AccessDenied           403   identity known, a required role is missing
     ├── BadRequest             400   the proxy's request to authsvc is malformed (config bug)
     └── AuthorizerUnavailable  503   timeout, refused, 429, 5xx, unreadable answer; never cached
@@ -30,6 +31,10 @@ class AuthError(Exception):
     """A fixed text for the response body: never the exception message, which may quote input."""
     is_authentication: ClassVar[bool] = False
     """True where 401 mode applies: the caller did not prove who they are."""
+    is_definitive: ClassVar[bool] = True
+    """False where the answer may change on retry: never remembered, never reusable."""
+    fresh_for_s: float | None = None
+    """Set on a remembered rejection: how long it stays true (for the freshness headers)."""
 
 
 class MissingCredentials(AuthError):
@@ -46,6 +51,13 @@ class InvalidCredentials(AuthError):
     reason = "invalid_credential"
     detail = "the credential is malformed, expired, revoked or of a refused type"
     is_authentication = True
+
+
+class UnconfirmedRejection(InvalidCredentials):
+    """Authorizer answered with an error it does not use for bad credentials (a storage
+    failure, a 1.x panic): denied, as its error answers are, but never remembered."""
+
+    is_definitive = False
 
 
 class AccessDenied(AuthError):

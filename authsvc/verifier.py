@@ -81,7 +81,9 @@ class Verifier:
             with_roles, roles_fresh_for = self._confirmed(
                 key_for("session", credential.value, *roles), credential, roles
             )
-        except InvalidCredentials:
+        except InvalidCredentials as exc:
+            if not exc.is_definitive:
+                raise
             # The session itself was confirmed just above: this "no" is the role check.
             raise AccessDenied("missing role") from None
         return Decision(with_roles, min(fresh_for, roles_fresh_for))
@@ -106,8 +108,9 @@ class Verifier:
                 identity = self._authorizer.verify_token(credential.value, token_type)
             else:
                 identity = self._authorizer.verify_session(credential.value, roles)
-        except InvalidCredentials:
-            self._cache.put_rejection(key, InvalidCredentials)
+        except InvalidCredentials as exc:
+            if exc.is_definitive:
+                self._cache.put_rejection(key, InvalidCredentials)
             raise
         return self._cache.put(key, identity)
 
@@ -116,5 +119,7 @@ def _allowed(hit: Hit) -> tuple[Identity, float]:
     """The identity of a cached or fresh verdict; a remembered "no" is raised again."""
     verdict, fresh_for = hit
     if isinstance(verdict, Rejection):
-        raise verdict.error("rejected by Authorizer (remembered)")
+        error = verdict.error("rejected by Authorizer (remembered)")
+        error.fresh_for_s = fresh_for  # what is left of it, not a fresh negative TTL
+        raise error
     return verdict, fresh_for

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import shlex
 import shutil
@@ -83,6 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = {g for g in args.only.split(",") if g} - (
             {"profile"} if args.no_profile else set()
         )
+        if "profile" in groups and importlib.util.find_spec("pyinstrument") is None:
+            # Checked up front: finding out after minutes of measuring would lose the table.
+            print(
+                "bench: pyinstrument is not installed (pip install -e '.[bench]'); "
+                "skipping the profiles",
+                file=sys.stderr,
+            )
+            groups.discard("profile")
         unknown = groups - set(GROUPS)
         if unknown:
             print(f"bench: unknown --only group(s): {', '.join(sorted(unknown))}", file=sys.stderr)

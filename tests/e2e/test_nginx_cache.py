@@ -124,3 +124,10 @@ def test_authsvc_is_asked_once_for_many_requests(
     for _ in range(20):
         assert get(http, f"{cached_nginx}/admin/cache-g", token=token).status_code == 200
     assert sum(1 for r in authorizer.requests_seen if token.encode() in r.body) <= 2
+
+
+def test_decision_cache_directory_is_in_memory() -> None:
+    """Each cache file holds its key in clear, i.e. a live credential: never on disk."""
+    zone = (stack.NGINX_RECIPE / "authsvc-cache-zone.conf").read_text()
+    assert stack.CACHE_ZONE_PATH.startswith(("/run/", "/dev/shm/"))  # noqa: S108  # a check, not a use
+    assert f"proxy_cache_path {stack.CACHE_ZONE_PATH} " in zone

@@ -164,3 +164,15 @@ def test_no_token_or_cookie_appears_in_any_answer(fake: FakeAuthorizer) -> None:
         text = answer.text + "".join(f"{k}: {v}" for k, v in answer.headers.items())
         assert tokens.access_token[:40] not in text
         assert tokens.session_cookie[:20] not in text
+
+
+def test_authorizer_internal_error_is_not_remembered(fake: FakeAuthorizer) -> None:
+    """A 1.x-style "internal system error" denies now, but the next answer is asked afresh."""
+    tokens = fake.login("ann@example.com", PASSWORD)
+    client = app_for(fake)
+    fake.set_fault("internal_system_error")
+    denied = client.simulate_get("/verify", headers=bearer(tokens.access_token))
+    assert denied.status_code == 403
+    assert denied.headers["Cache-Control"] == "no-store"
+    fake.set_fault(None)
+    assert client.simulate_get("/verify", headers=bearer(tokens.access_token)).status_code == 200

@@ -124,7 +124,7 @@ def running_nginx(
         yield proxy
 
 
-CACHE_ZONE_PATH = "/var/cache/nginx/authsvc-decisions"
+CACHE_ZONE_PATH = "/run/nginx-authsvc-decisions"
 """The one production path in authsvc-cache-zone.conf; tests point it into their workdir."""
 
 

@@ -57,3 +57,35 @@ def test_same_failure_is_logged_once_per_interval_with_a_count(
         "cannot confirm credentials with Authorizer: validate_jwt_token: HTTP 429 "
         "(4 more since the last report)",
     ]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        '{"message":"invalid token","extensions":{"code":"UNAUTHENTICATED"}}',
+        '{"message":"invalid token type","extensions":{"code":"INVALID_ARGUMENT"}}',
+        '{"message":"Token is expired"}',
+        '{"message":"crypto/rsa: verification error"}',
+        '{"message":"unexpected signing method: none"}',
+        '{"message":"unauthorized"}',
+        '{"message":"illegal base64 data at input byte 4"}',
+    ],
+)
+def test_credential_failures_are_definitive(error: str) -> None:
+    with pytest.raises(InvalidCredentials) as info:
+        _parse("validate_jwt_token", answer(200, f'{{"errors":[{error}],"data":null}}'.encode()))
+    assert info.value.is_definitive
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        '{"message":"internal system error"}',
+        '{"message":"sql: database is closed"}',
+        '{"message":"something","extensions":{"code":"INTERNAL"}}',
+    ],
+)
+def test_other_authorizer_errors_deny_but_are_never_remembered(error: str) -> None:
+    with pytest.raises(InvalidCredentials) as info:
+        _parse("validate_jwt_token", answer(200, f'{{"errors":[{error}],"data":null}}'.encode()))
+    assert not info.value.is_definitive

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from authsvc.app import create_app
-from authsvc.errors import AuthorizerUnavailable, InvalidCredentials
+from authsvc.errors import AuthorizerUnavailable, InvalidCredentials, UnconfirmedRejection
 from authsvc.identity import Identity, identity_from_claims
 from authsvc.settings import Settings
 from tests.jwts import make_jwt
@@ -319,3 +319,33 @@ def test_misspelt_roles_parameter_fails_closed(
     assert result.status_code == 400
     assert result.headers["X-Auth-Request-Error"] == "invalid_request"
     assert result.json["error"] == "invalid_request"
+
+
+def test_remembered_denial_is_reusable_only_for_what_is_left_of_it(stub: StubAuthorizer) -> None:
+    clock = FakeClock()
+    client = client_for(stub, clock)
+    assert client.simulate_get("/verify", headers=bearer(REVOKED)).headers["X-Accel-Expires"] == "5"
+    clock.now += 3.5
+    later = client.simulate_get("/verify?roles=user", headers=bearer(REVOKED))
+    assert later.headers["X-Accel-Expires"] == "1"
+    assert later.headers["Cache-Control"] == "private, max-age=1"
+    assert len(stub.calls) == 1
+
+
+def test_unconfirmed_rejection_denies_but_is_never_remembered_or_reusable(
+    stub: StubAuthorizer,
+) -> None:
+    flaky = make_jwt(sub="flaky")
+
+    def storage_failure(token: str, token_type: str) -> Identity:
+        stub.calls.append(("token", (token_type,)))
+        raise UnconfirmedRejection("validate_jwt_token: sql: database is closed")
+
+    stub.verify_token = storage_failure  # type: ignore[method-assign]  # scripted failure
+    client = client_for(stub)
+    for _ in range(2):
+        result = client.simulate_get("/verify", headers=bearer(flaky))
+        assert result.status_code == 403
+        assert result.headers["Cache-Control"] == "no-store"
+        assert result.headers["X-Accel-Expires"] == "0"
+    assert len(stub.calls) == 2
