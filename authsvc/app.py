@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from authsvc.authorizer import AuthorizerClient
 from authsvc.cache import Clock, DecisionCache
+from authsvc.decision_log import DecisionLog
 from authsvc.errors import AuthError
 from authsvc.metrics import Metrics
 from authsvc.readiness import Readiness
@@ -73,7 +74,8 @@ def create_app(
         flight_wait_s=settings.confirmation_budget_s + 0.5,
     )
     app = falcon.App()
-    app.add_sink(VerifyResource(verifier, metrics), re.compile(VERIFY_PATH))
+    decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock)
+    app.add_sink(VerifyResource(verifier, metrics, decisions), re.compile(VERIFY_PATH))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(readiness or _always_ready()))
     app.add_route("/metrics", MetricsResource(metrics, multiprocess_dir))

@@ -80,7 +80,8 @@ def on_exit(server: object) -> None:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
-accesslog = None
+accesslog = None if _settings.access_log == "off" else _settings.access_log
+access_log_format = _settings.access_log_format
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 

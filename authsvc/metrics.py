@@ -32,6 +32,16 @@ VERIFY_BUCKETS = (
 AUTHORIZER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+_OUTCOME_OF = {
+    reason or outcome: outcome for outcome, rs in OUTCOME_REASONS.items() for reason in rs
+}
+
+
+def outcome_of(reason: str) -> str:
+    """ "allow", "deny" or "error" for a decision's reason ("allow" for an allow)."""
+    return _OUTCOME_OF.get(reason, "error")
+
+
 def _package_version(name: str) -> str:
     try:
         return version(name)

@@ -121,3 +121,20 @@ def claim(raw: str) -> str:
     if not raw.strip():
         raise ValueError("expected a claim name")
     return raw.strip()
+
+
+def boolean(raw: str) -> bool:
+    """true/false (also 1/0, yes/no, on/off), case-insensitive; anything else is refused."""
+    value = raw.lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def access_log(raw: str) -> str:
+    """off, - (standard output), or a file path."""
+    if raw == "off" or raw == "-" or raw.startswith("/"):
+        return raw
+    raise ValueError("expected off, - (standard output) or an absolute file path")

@@ -11,9 +11,10 @@ import falcon
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from authsvc import policy
+from authsvc.decision_log import DecisionLog
 from authsvc.errors import AuthError
 from authsvc.identity import Identity
-from authsvc.metrics import Metrics, exposition
+from authsvc.metrics import Metrics, exposition, outcome_of
 from authsvc.readiness import Readiness
 from authsvc.verifier import Verifier
 
@@ -21,6 +22,7 @@ USER_HEADER = "X-Auth-Request-User"
 EMAIL_HEADER = "X-Auth-Request-Email"
 ROLES_HEADER = "X-Auth-Request-Roles"
 ERROR_HEADER = "X-Auth-Request-Error"
+REQUEST_ID_HEADER = "X-Request-Id"
 VERIFY_PATH = r"^/verify(?:/|$)"
 """/verify and /verify/<anything>: Envoy ext_authz and Gateway API append the original path."""
 
@@ -33,12 +35,15 @@ class VerifyResource:
     NOTE: auth_request sends no body and Traefik may send the client's; never read req.stream.
     """
 
-    def __init__(self, verifier: Verifier, metrics: Metrics) -> None:
+    def __init__(self, verifier: Verifier, metrics: Metrics, decisions: DecisionLog) -> None:
         self._verifier = verifier
         self._metrics = metrics
+        self._decisions = decisions
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
         started = time.perf_counter()
+        request_id = self._decisions.request_id(req.get_header("X-Request-Id"))
+        resp.set_header(REQUEST_ID_HEADER, request_id)
         try:
             decision = self._verifier.decide(
                 req.get_header("Authorization"),
@@ -46,12 +51,35 @@ class VerifyResource:
                 _required_roles(req.query_string),
             )
         except AuthError as exc:
-            self._metrics.decision(exc.reason, time.perf_counter() - started)
+            self._account(req, request_id, started, exc.reason, "", exc.fresh_for_s is not None)
             raise  # to the one handler in app.py, which answers
-        self._metrics.decision("allow", time.perf_counter() - started)
+        self._account(
+            req, request_id, started, "allow", decision.identity.subject, decision.is_cached
+        )
         resp.status = falcon.HTTP_200  # exactly 200: Envoy treats any other 2xx as a denial
         resp.set_headers(
             (*_freshness_headers(int(decision.fresh_for_s)), *identity_headers(decision.identity))
+        )
+
+    def _account(
+        self,
+        req: falcon.Request,
+        request_id: str,
+        started: float,
+        reason: str,
+        user: str,
+        is_cached: bool,
+    ) -> None:
+        latency_s = time.perf_counter() - started
+        self._metrics.decision(reason, latency_s)
+        self._decisions.record(
+            request_id=request_id,
+            header=req.get_header,
+            outcome=outcome_of(reason),
+            reason="" if reason == "allow" else reason,
+            user=user,
+            latency_s=latency_s,
+            is_cached=is_cached,
         )
 
 

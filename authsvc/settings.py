@@ -14,7 +14,9 @@ from authsvc.errors import SettingsError
 from authsvc.parsers import (
     LOG_LEVELS,
     Parser,
+    access_log,
     bind,
+    boolean,
     choice,
     claim,
     cookie_names,
@@ -162,6 +164,28 @@ SPECS: tuple[Spec, ...] = (
         integer(1, 100_000_000),
         "Most credentials kept in each worker's cache (least recently used are dropped).",
     ),
+    Spec(
+        "AUTHSVC_DECISION_LOG",
+        "decision_log",
+        "true",
+        boolean,
+        "One JSON line per decision at INFO (request id, method, host, path, outcome, reason, "
+        "user, latency, cached); never a token or cookie.",
+    ),
+    Spec(
+        "AUTHSVC_ACCESS_LOG",
+        "access_log",
+        "off",
+        access_log,
+        "gunicorn's access log: off, - (standard output) or an absolute file path.",
+    ),
+    Spec(
+        "AUTHSVC_ACCESS_LOG_FORMAT",
+        "access_log_format",
+        '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        str,
+        "gunicorn access log format (its atoms: %(h)s, %(r)s, %(s)s, %({x-request-id}i)s, ...).",
+    ),
     Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", choice(*LOG_LEVELS), "Log level."),
 )
 
@@ -187,6 +211,9 @@ class Settings:
     cache_ttl_s: float = 30.0
     negative_cache_ttl_s: float = 5.0
     cache_max_entries: int = 100_000
+    decision_log: bool = True
+    access_log: str = "off"
+    access_log_format: str = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
     log_level: str = "INFO"
 
     @classmethod

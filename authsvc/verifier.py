@@ -34,6 +34,7 @@ class Decision:
 
     identity: Identity
     fresh_for_s: float
+    is_cached: bool = False
 
 
 class Verifier:
@@ -61,6 +62,7 @@ class Verifier:
         bearer_key = authorization_key(authorization) if authorization else b""
         # The hot path: a bearer token seen before costs one digest and one lookup, no parsing.
         hit = self._cache.get(bearer_key) if bearer_key else None
+        is_cached = hit is not None
         if hit is None:
             credential = credentials.extract(
                 authorization, cookies, cookie_names=self._cookie_names
@@ -70,7 +72,7 @@ class Verifier:
             hit = self._flights.run(bearer_key, lambda: self._ask(bearer_key, credential, ()))
         identity, fresh_for = _allowed(hit)
         policy.check(identity, required)
-        return Decision(identity, fresh_for)
+        return Decision(identity, fresh_for, is_cached)
 
     def _session_decision(self, credential: Credential, required: frozenset[str]) -> Decision:
         identity, fresh_for = self._confirmed(key_for("session", credential.value), credential)
