@@ -11,10 +11,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import logging.handlers
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("authsvc.decisions")
 
@@ -89,3 +92,26 @@ _PLAIN = re.compile(r"[ !#-\[\]-~]*")
 def _quote(value: str | None) -> str:
     text = (value or "")[:MAX_FIELD_CHARS]
     return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
+
+
+class BufferedLines(logging.handlers.MemoryHandler):
+    """Writes decision lines in batches: one write per 64 lines, or at least every second.
+
+    A write per line is a system call per request on the hot path; batching keeps lines at
+    most ``FLUSH_EVERY_S`` late. ``start_flusher`` runs the once-a-second flush for quiet times.
+    """
+
+    FLUSH_EVERY_S = 1.0
+
+    def __init__(self, stream: Any) -> None:
+        target = logging.StreamHandler(stream)
+        target.setFormatter(logging.Formatter("%(message)s"))
+        super().__init__(capacity=64, flushLevel=logging.ERROR, target=target, flushOnClose=True)
+
+    def start_flusher(self) -> None:
+        def flush_forever() -> None:
+            while True:
+                time.sleep(self.FLUSH_EVERY_S)
+                self.flush()
+
+        threading.Thread(target=flush_forever, name="decision-log-flush", daemon=True).start()

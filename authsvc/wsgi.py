@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from authsvc.app import create_app
+from authsvc.decision_log import BufferedLines
 from authsvc.settings import Settings
 
 settings = Settings.from_environ(os.environ)
@@ -18,8 +20,8 @@ logging.basicConfig(
 # Decision lines are JSON documents of their own: no prefix, one per line, on stderr.
 _decisions = logging.getLogger("authsvc.decisions")
 _decisions.propagate = False
-_decision_handler = logging.StreamHandler()
-_decision_handler.setFormatter(logging.Formatter("%(message)s"))
-_decisions.addHandler(_decision_handler)
+_decision_lines = BufferedLines(sys.stderr)
+_decisions.addHandler(_decision_lines)
+_decision_lines.start_flusher()  # here, in the worker: gunicorn loads the app after forking
 # gunicorn_conf sets it (a clean directory per start); prometheus-client reads it too.
 application = create_app(settings, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -199,3 +200,35 @@ def test_metrics_add_up_across_workers_and_survive_a_worker_restart(tmp_path: Pa
 
 def _children(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+def test_decision_lines_reach_stderr_within_about_a_second_even_when_idle(
+    tmp_path: Path,
+) -> None:
+    """Lines are written in batches; the flusher writes a lone line out while traffic is idle."""
+    port = processes.free_port()
+    env = {
+        **os.environ,
+        "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
+        "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_WORKERS": "1",
+    }
+    log = tmp_path / "log"
+    proc = processes.start("authsvc", [sys.executable, "-m", "authsvc"], log_path=log, env=env)
+    try:
+        processes.wait_for_http(proc, f"http://127.0.0.1:{port}/healthz")
+        answer = requests.get(
+            f"http://127.0.0.1:{port}/verify", headers={"X-Request-Id": "idle-1"}, timeout=5
+        )
+        assert answer.headers["X-Request-Id"] == "idle-1"
+        deadline = time.monotonic() + 5
+        while '"request_id":"idle-1"' not in log.read_text():
+            assert time.monotonic() < deadline, "the decision line was never written"
+            time.sleep(0.05)  # bounded poll for the flusher
+        (line,) = [
+            json.loads(text) for text in log.read_text().splitlines() if text.startswith("{")
+        ]
+        assert line["outcome"] == "deny"
+        assert line["reason"] == "missing_credential"
+    finally:
+        processes.stop(proc, signum=signal.SIGINT)
