@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -44,6 +45,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     multiprocess_dir: str | None = None,
     readiness: Readiness | None = None,
+    write_decision: Callable[[str], None] | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache``, a ``clock``, a
     ``registry`` to read metrics from, and ``readiness``. Under gunicorn, ``multiprocess_dir``
@@ -74,7 +76,7 @@ def create_app(
         flight_wait_s=settings.confirmation_budget_s + 0.5,
     )
     app = falcon.App()
-    decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock)
+    decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock, write=write_decision)
     app.add_sink(VerifyResource(verifier, metrics, decisions), re.compile(VERIFY_PATH))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(readiness or _always_ready()))

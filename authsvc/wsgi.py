@@ -10,18 +10,21 @@ import os
 import sys
 
 from authsvc.app import create_app
-from authsvc.decision_log import BufferedLines
+from authsvc.decision_log import LineBuffer
 from authsvc.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 logging.basicConfig(
     level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
 )
-# Decision lines are JSON documents of their own: no prefix, one per line, on stderr.
-_decisions = logging.getLogger("authsvc.decisions")
-_decisions.propagate = False
-_decision_lines = BufferedLines(sys.stderr)
-_decisions.addHandler(_decision_lines)
+# Decision lines are JSON documents of their own, one per line on stderr, written in batches.
+_decision_lines = LineBuffer(sys.stderr)
 _decision_lines.start_flusher()  # here, in the worker: gunicorn loads the app after forking
 # gunicorn_conf sets it (a clean directory per start); prometheus-client reads it too.
-application = create_app(settings, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+application = create_app(
+    settings,
+    multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"),
+    write_decision=_decision_lines.write
+    if logging.getLevelName(settings.log_level) <= logging.INFO
+    else None,
+)
