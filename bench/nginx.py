@@ -9,7 +9,6 @@ directory of its own, with `authsvc` linked to deploy/nginx as in production.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.support.stack import (
     NGINX_RECIPE,
     StackError,
     require_binary,
+    write_nginx_conf,
 )
 
 UPSTREAM_KEEPALIVE = 32
@@ -104,34 +104,18 @@ def direct_site(port: int, workdir: Path) -> str:
 
 
 def write_conf(workdir: Path, http_body: str, *, worker_processes: str) -> Path:
-    """nginx.conf around `http_body`; every path nginx writes stays in `workdir`."""
+    """stack.write_nginx_conf, tuned for load, plus the static file the protected routes serve."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "authsvc").symlink_to(NGINX_RECIPE, target_is_directory=True)
     root = docroot(workdir)
     root.mkdir()
     (root / PROTECTED_PATH.lstrip("/")).write_text("ok")
-    temp_paths = "".join(
-        f"    {kind}_temp_path {workdir / kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    return write_nginx_conf(
+        workdir,
+        http_body,
+        worker_processes=worker_processes,
+        worker_connections=4096,
+        http_settings="    access_log off;\n    open_file_cache max=64;",
     )
-    conf = workdir / "nginx.conf"
-    # NOTE: started as root, nginx runs its workers as "nobody", who cannot enter a root-owned
-    # tmp dir (static file, decision cache); keep the workers as the user running the bench.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf.write_text(
-        user + "daemon off;\n"
-        f"worker_processes {worker_processes};\n"
-        f"pid {workdir / 'nginx.pid'};\n"
-        f"error_log {workdir / 'error.log'} warn;\n"
-        "events { worker_connections 4096; }\n"
-        "http {\n"
-        "    access_log off;\n"
-        "    open_file_cache max=64;\n"
-        f"{temp_paths}"
-        f"{http_body}"
-        "}\n"
-    )
-    return conf
 
 
 def docroot(workdir: Path) -> Path:

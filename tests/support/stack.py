@@ -183,11 +183,19 @@ def _nginx_process(workdir: Path, conf: Path, port: int) -> Iterator[Proxy]:
         processes.stop(process)
 
 
-def write_nginx_conf(workdir: Path, http_body: str) -> Path:
+def write_nginx_conf(
+    workdir: Path,
+    http_body: str,
+    *,
+    worker_processes: str = "1",
+    worker_connections: int = 256,
+    http_settings: str = "",
+) -> Path:
     """Write `workdir`/nginx.conf around `http_body`; every file nginx writes stays in `workdir`.
 
     `workdir`/authsvc links to deploy/nginx, so `include authsvc/...;` finds the recipe exactly
-    as it does in /etc/nginx/authsvc/ in production.
+    as it does in /etc/nginx/authsvc/ in production. `http_settings` replaces the access log
+    line (the benchmark turns logging off).
     """
     (workdir / "authsvc").symlink_to(NGINX_RECIPE, target_is_directory=True)
     temp_paths = "".join(
@@ -198,13 +206,15 @@ def write_nginx_conf(workdir: Path, http_body: str) -> Path:
     # NOTE: started as root, nginx runs its workers as "nobody", who cannot enter a root-owned
     # tmp dir (the decision cache writes there); keep the workers as the user running the tests.
     user = "user root;\n" if os.geteuid() == 0 else ""
+    settings = http_settings or f"    access_log {workdir / 'access.log'};"
     conf.write_text(
         user + "daemon off;\n"
-        "worker_processes 1;\n"
+        f"worker_processes {worker_processes};\n"
         f"pid {workdir / 'nginx.pid'};\n"
-        "events { worker_connections 256; }\n"
+        f"error_log {workdir / 'error.log'} warn;\n"
+        f"events {{ worker_connections {worker_connections}; }}\n"
         "http {\n"
-        f"    access_log {workdir / 'access.log'};\n"
+        f"{settings}\n"
         f"{temp_paths}"
         f"{http_body}"
         "}\n"
