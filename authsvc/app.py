@@ -19,6 +19,7 @@ from authsvc.cache import Clock, DecisionCache
 from authsvc.decision_log import DecisionLog
 from authsvc.errors import AuthError
 from authsvc.metrics import Metrics
+from authsvc.periodic import Every
 from authsvc.readiness import Readiness
 from authsvc.resources import (
     ERROR_HEADER,
@@ -35,6 +36,9 @@ from authsvc.verifier import Authorizer, Verifier
 
 log = logging.getLogger(__name__)
 
+CACHE_SWEEP_EVERY_S = 5.0
+"""How often expired cache entries are dropped (and the entries gauge follows)."""
+
 
 def create_app(
     settings: Settings,
@@ -46,10 +50,13 @@ def create_app(
     multiprocess_dir: str | None = None,
     readiness: Readiness | None = None,
     write_decision: Callable[[str], None] | None = None,
+    every: Every | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache``, a ``clock``, a
     ``registry`` to read metrics from, and ``readiness``. Under gunicorn, ``multiprocess_dir``
-    is prometheus-client's directory, where every worker's metrics are added up."""
+    is prometheus-client's directory, where every worker's metrics are added up, and ``every``
+    (``periodic.every``) runs the housekeeping jobs: without it, nothing runs in the
+    background."""
     metrics = Metrics(registry or CollectorRegistry())
     if authorizer is None:
         # Connections kept to Authorizer: one per concurrent call (threads, or greenlets).
@@ -67,6 +74,8 @@ def create_app(
             clock=clock,
             events=metrics,
         )
+    if every is not None:
+        every(CACHE_SWEEP_EVERY_S, cache.drop_expired, "decision-cache-sweep")
     verifier = Verifier(
         authorizer,
         cache,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,10 @@ class _NoEvents:
         pass
 
 
+def _yield() -> None:
+    time.sleep(0)  # lets other threads (greenlets, under gevent) run
+
+
 class DecisionCache:
     """An LRU of ``key -> (expires_at, Verdict)``; thread-safe; a TTL of 0 disables that kind."""
 
@@ -111,6 +116,7 @@ class DecisionCache:
             if entry is not None and entry[0] <= now:
                 del self._entries[key]
                 entry = None
+                self._events.cache_size(len(self._entries))
             if entry is not None:
                 self._entries.move_to_end(key)
         self._events.cache_lookup(hit=entry is not None)
@@ -118,6 +124,33 @@ class DecisionCache:
             return None
         expires_at, verdict = entry
         return verdict, expires_at - now
+
+    def sweep(self, *, chunk: int = 1024, pause: Callable[[], None] = _yield) -> int:
+        """Drop every expired entry; return how many went.
+
+        Expired entries are otherwise dropped only when looked up again, so without this the
+        entries gauge would count them, and their memory would wait for the size bound. Runs
+        in chunks with ``pause()`` between them, so requests are served during a long sweep.
+        """
+        with self._lock:
+            keys = list(self._entries)
+        removed = 0
+        for start in range(0, len(keys), chunk):
+            now = self._clock()
+            with self._lock:
+                for key in keys[start : start + chunk]:
+                    entry = self._entries.get(key)
+                    if entry is not None and entry[0] <= now:
+                        del self._entries[key]
+                        removed += 1
+            pause()
+        if removed:
+            self._events.cache_size(len(self._entries))
+        return removed
+
+    def drop_expired(self) -> None:
+        """``sweep()`` as a housekeeping job."""
+        self.sweep()
 
     def put(self, key: bytes, identity: Identity) -> Hit:
         """Keep ``identity`` for the TTL, cut to its own expiry; return it with its freshness."""

@@ -12,19 +12,22 @@ import atexit
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
+import select
 import threading
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Mapping
+
+from authsvc import periodic
 
 log = logging.getLogger("authsvc.decisions")
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 MAX_FIELD_CHARS = 512
-
-Header = Callable[[str], "str | None"]
+MAX_LINE_BYTES = 4000
+"""Under PIPE_BUF (4,096 on Linux): one line is one atomic write, even to a shared pipe."""
 
 
 class DecisionLog:
@@ -57,62 +60,123 @@ class DecisionLog:
         self,
         *,
         request_id: str,
-        header: Header,
+        environ: Mapping[str, str],
         outcome: str,
         reason: str,
         user: str,
         latency_s: float,
         is_cached: bool,
     ) -> None:
+        """``environ`` is the WSGI environ of the /verify request (its headers, read directly)."""
         if not self._is_enabled or (self._write is None and not log.isEnabledFor(logging.INFO)):
             return
-        uri = header("X-Forwarded-Uri") or header("X-Original-URI") or ""
-        method = header("X-Forwarded-Method") or header("X-Original-Method")
-        host = header("X-Forwarded-Host") or header("Host")
-        # Built by hand: this runs for every request, and json.dumps of a dict costs twice as
-        # much; every free-text field still goes through _quote, which escapes like JSON.
-        line = (
-            f'{{"time":"{self._timestamp()}","request_id":{_quote(request_id)},'
-            f'"method":{_quote(method)},"host":{_quote(host)},'
-            f'"path":{_quote(uri.split("?", 1)[0])},"outcome":"{outcome}","reason":"{reason}",'
-            f'"user":{_quote(user)},"latency_ms":{latency_s * 1000:.3f},'
-            f'"cached":{"true" if is_cached else "false"}}}'
+        get = environ.get
+        # Without the proxy's headers (Envoy appends the original path to /verify instead),
+        # the request to /verify itself is what there is to describe.
+        uri = get("HTTP_X_FORWARDED_URI") or get("HTTP_X_ORIGINAL_URI") or get("PATH_INFO", "")
+        method = (
+            get("HTTP_X_FORWARDED_METHOD")
+            or get("HTTP_X_ORIGINAL_METHOD")
+            or get("REQUEST_METHOD", "")
         )
+        host = get("HTTP_X_FORWARDED_HOST") or get("HTTP_HOST") or ""
+        path = uri.split("?", 1)[0]
+        # Built by hand: this runs for every request, and json.dumps of a dict costs several
+        # times as much. One check covers every free-text field: when they are all short,
+        # printable ASCII without a quote or a backslash, they are valid JSON strings as they are.
+        text = request_id + method + host + path + user
+        if len(text) <= MAX_FIELD_CHARS and _PLAIN.fullmatch(text):
+            line = (
+                f'{{"time":"{self._timestamp()}","request_id":"{request_id}",'
+                f'"method":"{method}","host":"{host}","path":"{path}","outcome":"{outcome}",'
+                f'"reason":"{reason}","user":"{user}","latency_ms":{latency_s * 1000:.3f},'
+                f'"cached":{"true" if is_cached else "false"}}}'
+            )
+        else:
+            line = self._escaped_line(
+                request_id, method, host, path, outcome, reason, user, latency_s, is_cached
+            )
         if self._write is None:
             log.info("%s", line)
         else:
             self._write(line)
 
+    def _escaped_line(
+        self,
+        request_id: str,
+        method: str,
+        host: str,
+        path: str,
+        outcome: str,
+        reason: str,
+        user: str,
+        latency_s: float,
+        is_cached: bool,
+    ) -> str:
+        """The line for odd values: JSON-escaped, header bytes read as the UTF-8 they are, and
+        fields cut so that the whole line stays within MAX_LINE_BYTES."""
+        for limit in (MAX_FIELD_CHARS, MAX_FIELD_CHARS // 4):
+            line = json.dumps(
+                {
+                    "time": self._timestamp(),
+                    "request_id": request_id,
+                    "method": _from_header(method)[:limit],
+                    "host": _from_header(host)[:limit],
+                    "path": _from_header(path)[:limit],
+                    "outcome": outcome,
+                    "reason": reason,
+                    "user": user[:limit],
+                    "latency_ms": round(latency_s * 1000, 3),
+                    "cached": is_cached,
+                },
+                separators=(",", ":"),
+            )
+            if len(line) <= MAX_LINE_BYTES:  # all ASCII (json.dumps escapes the rest)
+                break
+        return line
+
     def _timestamp(self) -> str:
-        now = int(self._clock())
-        if now != self._stamped_at:
-            self._stamped_at = now
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        return self._stamp
+        """UTC, to the millisecond; the part up to the second is formatted once per second."""
+        now = self._clock()
+        second = int(now)
+        if second != self._stamped_at:
+            self._stamped_at = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
 
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
 """Printable ASCII without a quote or a backslash: safe inside a JSON string as it is."""
 
 
-def _quote(value: str | None) -> str:
-    text = (value or "")[:MAX_FIELD_CHARS]
-    return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
+def _from_header(value: str) -> str:
+    """WSGI hands header bytes over as latin-1 text; proxies send UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not from a header after all
+        return value
 
 
 class LineBuffer:
-    """Writes decision lines to a stream in batches: 64 lines, or at least every second.
+    """Writes decision lines to a file descriptor in batches: 64 lines, or at least every second.
 
     Neither a system call nor the logging machinery per request on the hot path: lines are
     appended to a list and written together, at most ``FLUSH_EVERY_S`` late (a flusher thread,
     a greenlet under gevent, writes out what a quiet moment leaves behind).
+
+    Each ``os.write`` holds whole lines and at most ``PIPE_BUF`` bytes: stderr is often a pipe
+    shared by every worker (Docker, systemd), and only writes that small are atomic there, so
+    the lines of different workers never interleave mid-line.
     """
 
     BATCH = 64
     FLUSH_EVERY_S = 1.0
 
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+    def __init__(self, fd: int, *, write: Callable[[int, bytes], int] = os.write) -> None:
+        self._fd = fd
+        self._os_write = write
         self._lines: list[str] = []
         self._lock = threading.Lock()
 
@@ -131,14 +195,28 @@ class LineBuffer:
             self._emit(lines)
 
     def _emit(self, lines: list[str]) -> None:
-        self._stream.write("\n".join(lines) + "\n")
-        self._stream.flush()
+        for chunk in pipe_sized_chunks(lines):
+            while chunk:
+                chunk = chunk[self._os_write(self._fd, chunk) :]
 
     def start_flusher(self) -> None:
-        def flush_forever() -> None:
-            while True:
-                time.sleep(self.FLUSH_EVERY_S)
-                self.flush()
-
-        threading.Thread(target=flush_forever, name="decision-log-flush", daemon=True).start()
+        periodic.every(self.FLUSH_EVERY_S, self.flush, "decision-log-flush")
         atexit.register(self.flush)
+
+
+def pipe_sized_chunks(lines: list[str]) -> list[bytes]:
+    """``lines``, newline-terminated, grouped into as few pieces of at most PIPE_BUF bytes as
+    whole lines allow (a longer line, which the decision log never makes, goes alone)."""
+    chunks: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode("utf-8", "backslashreplace") + b"\n"
+        if current and size + len(data) > select.PIPE_BUF:
+            chunks.append(b"".join(current))
+            current, size = [], 0
+        current.append(data)
+        size += len(data)
+    if current:
+        chunks.append(b"".join(current))
+    return chunks

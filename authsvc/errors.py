@@ -35,6 +35,10 @@ class AuthError(Exception):
     """False where the answer may change on retry: never remembered, never reusable."""
     fresh_for_s: float | None = None
     """Set on a remembered rejection: how long it stays true (for the freshness headers)."""
+    subject: str = ""
+    """Who was refused, where that is known (a missing role): for the decision log only."""
+    is_cached: bool = False
+    """Whether the decision cache answered (a remembered "no", a cached identity's roles)."""
 
 
 class MissingCredentials(AuthError):

@@ -70,33 +70,47 @@ class Verifier:
             if credential.kind == "session":
                 return self._session_decision(credential, required)
             hit = self._flights.run(bearer_key, lambda: self._ask(bearer_key, credential, ()))
-        identity, fresh_for = _allowed(hit)
-        policy.check(identity, required)
+        identity, fresh_for = _allowed(hit, is_cached=is_cached)
+        try:
+            policy.check(identity, required)
+        except AccessDenied as exc:
+            exc.subject = identity.subject
+            exc.is_cached = is_cached
+            raise
         return Decision(identity, fresh_for, is_cached)
 
     def _session_decision(self, credential: Credential, required: frozenset[str]) -> Decision:
-        identity, fresh_for = self._confirmed(key_for("session", credential.value), credential)
+        identity, fresh_for, is_cached = self._confirmed(
+            key_for("session", credential.value), credential
+        )
         if not required:
-            return Decision(identity, fresh_for)
+            return Decision(identity, fresh_for, is_cached)
         roles = tuple(sorted(required))
         try:
-            with_roles, roles_fresh_for = self._confirmed(
+            with_roles, roles_fresh_for, roles_cached = self._confirmed(
                 key_for("session", credential.value, *roles), credential, roles
             )
         except InvalidCredentials as exc:
             if not exc.is_definitive:
                 raise
             # The session itself was confirmed just above: this "no" is the role check.
-            raise AccessDenied("missing role") from None
-        return Decision(with_roles, min(fresh_for, roles_fresh_for))
+            denied = AccessDenied("missing role")
+            denied.subject = identity.subject
+            denied.is_cached = exc.is_cached
+            denied.fresh_for_s = exc.fresh_for_s
+            raise denied from None
+        return Decision(with_roles, min(fresh_for, roles_fresh_for), is_cached and roles_cached)
 
     def _confirmed(
         self, key: bytes, credential: Credential, roles: tuple[str, ...] = ()
-    ) -> tuple[Identity, float]:
+    ) -> tuple[Identity, float, bool]:
+        """The confirmed identity, its freshness, and whether the cache answered."""
         hit = self._cache.get(key)
+        is_cached = hit is not None
         if hit is None:
             hit = self._flights.run(key, lambda: self._ask(key, credential, roles))
-        return _allowed(hit)
+        identity, fresh_for = _allowed(hit, is_cached=is_cached)
+        return identity, fresh_for, is_cached
 
     def _ask(self, key: bytes, credential: Credential, roles: tuple[str, ...]) -> Hit:
         if credential.kind == "bearer":
@@ -117,11 +131,12 @@ class Verifier:
         return self._cache.put(key, identity)
 
 
-def _allowed(hit: Hit) -> tuple[Identity, float]:
+def _allowed(hit: Hit, *, is_cached: bool) -> tuple[Identity, float]:
     """The identity of a cached or fresh verdict; a remembered "no" is raised again."""
     verdict, fresh_for = hit
     if isinstance(verdict, Rejection):
         error = verdict.error("rejected by Authorizer (remembered)")
         error.fresh_for_s = fresh_for  # what is left of it, not a fresh negative TTL
+        error.is_cached = is_cached
         raise error
     return verdict, fresh_for

@@ -94,3 +94,47 @@ def test_keys_are_digests_that_never_collide_across_part_boundaries() -> None:
     assert key_for("session", "ab", "c") != key_for("session", "a", "bc")
     assert key_for("session", "abc") != key_for("session", "abc", "")
     assert key_for("bearer", token) != key_for("session", token)
+
+
+class SizeEvents:
+    """Records what the cache reports as its size."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def cache_lookup(self, *, hit: bool) -> None:
+        pass
+
+    def cache_evicted(self) -> None:
+        pass
+
+    def cache_size(self, entries: int) -> None:
+        self.sizes.append(entries)
+
+
+def test_sweep_drops_only_expired_entries_and_reports_the_new_size(clock: FakeClock) -> None:
+    events = SizeEvents()
+    cache = DecisionCache(ttl_s=30, negative_ttl_s=5, max_entries=100, clock=clock, events=events)
+    for n in range(10):
+        cache.put(key_for("long", str(n)), Identity(subject=f"u{n}"))
+        cache.put(key_for("short", str(n)), Identity(subject=f"s{n}", expires_at=clock.now + 3))
+        cache.put_rejection(key_for("bad", str(n)), InvalidCredentials)
+    assert events.sizes[-1] == 30
+    clock.now += 10
+    pauses: list[None] = []
+    assert cache.sweep(chunk=7, pause=lambda: pauses.append(None)) == 20
+    assert len(pauses) == 5  # 30 keys in chunks of 7: requests get a turn between chunks
+    assert len(cache) == 10
+    assert events.sizes[-1] == 10
+    assert all(cache.get(key_for("long", str(n))) is not None for n in range(10))
+    assert cache.sweep() == 0
+
+
+def test_an_expired_entry_found_by_a_lookup_leaves_the_size_too(clock: FakeClock) -> None:
+    events = SizeEvents()
+    cache = DecisionCache(ttl_s=30, negative_ttl_s=5, max_entries=10, clock=clock, events=events)
+    cache.put(b"a", Identity(subject="a"))
+    cache.put(b"b", Identity(subject="b"))
+    clock.now += 30
+    assert cache.get(b"a") is None
+    assert events.sizes[-1] == 1
