@@ -47,9 +47,15 @@ class CallObserver(Protocol):
 
     def authorizer_call(self, operation: str, outcome: str, seconds: float) -> None: ...
 
+    def authorizer_throttled(self, operation: str) -> None:
+        """One 429 answer, whether authsvc then waited it out or gave up."""
+
 
 class _Unobserved:
     def authorizer_call(self, operation: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def authorizer_throttled(self, operation: str) -> None:
         pass
 
 
@@ -176,6 +182,7 @@ class AuthorizerClient:
             if response.status_code != 429:
                 return _parse(field, response)
             response.close()
+            self._calls.authorizer_throttled(field)
             # Authorizer's limiter refills continuously; jitter spreads the retries of many
             # waiting confirmations over the refill instead of landing them all at once.
             wait_s = _retry_after_s(response) * random.uniform(0.5, 1.5)  # noqa: S311

@@ -83,6 +83,16 @@ class Metrics:
             for operation in AUTHORIZER_OPERATIONS
             for outcome in AUTHORIZER_OUTCOMES
         }
+        throttled = Counter(
+            "authsvc_authorizer_throttled",
+            "429 answers from Authorizer, by operation: the ones authsvc waited out (and then "
+            "got an answer) as well as those it gave up on (outcome rate_limited).",
+            ["operation"],
+            registry=registry,
+        )
+        self.authorizer_throttled_answers = {
+            operation: throttled.labels(operation) for operation in AUTHORIZER_OPERATIONS
+        }
         authorizer_seconds = Histogram(
             "authsvc_authorizer_request_duration_seconds",
             "Duration of calls to Authorizer, by operation (retries after a 429 included).",
@@ -135,6 +145,9 @@ class Metrics:
     def authorizer_call(self, operation: str, outcome: str, seconds: float) -> None:
         self.authorizer_requests[operation, outcome].inc()
         self.authorizer_seconds[operation].observe(seconds)
+
+    def authorizer_throttled(self, operation: str) -> None:
+        self.authorizer_throttled_answers[operation].inc()
 
     def decision(self, reason: str, seconds: float) -> None:
         """Count one /verify answer: ``reason`` is "allow" or an AuthError reason."""
