@@ -133,6 +133,27 @@ def boolean(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+_ACCESS_LOG_ATOM = re.compile(r"%\((?:\{([^}]*)\}([a-z])|([a-zA-Z]+))\)s")
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def access_log_format(raw: str) -> str:
+    """A gunicorn access log format without the atoms that may carry a credential: the
+    request line and query string (%(r)s, %(q)s: a token in the query), the credential
+    headers, and environ variables (%({...}e)s)."""
+    refused: list[str] = []
+    for atom in _ACCESS_LOG_ATOM.finditer(raw):
+        name, kind, plain = atom.groups()
+        if plain in ("r", "q") or kind == "e" or (kind == "i" and name.lower() in _SECRET_HEADERS):
+            refused.append(atom.group(0))
+    if refused:
+        raise ValueError(
+            f"{', '.join(refused)} may log a token or cookie; "
+            "use %(m)s %(U)s for the method and the path without its query"
+        )
+    return raw
+
+
 def access_log(raw: str) -> str:
     """off, - (standard output), or a file path."""
     if raw == "off" or raw == "-" or raw.startswith("/"):

@@ -15,6 +15,7 @@ from authsvc.parsers import (
     LOG_LEVELS,
     Parser,
     access_log,
+    access_log_format,
     bind,
     boolean,
     choice,
@@ -182,9 +183,11 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "AUTHSVC_ACCESS_LOG_FORMAT",
         "access_log_format",
-        '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
-        str,
-        "gunicorn access log format (its atoms: %(h)s, %(r)s, %(s)s, %({x-request-id}i)s, ...).",
+        '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms %({x-request-id}i)s',
+        access_log_format,
+        "gunicorn access log format (its atoms: %(h)s, %(m)s, %(U)s, %(s)s, "
+        "%({x-request-id}i)s, ...); atoms that may hold a credential (%(r)s, %(q)s, "
+        "%({cookie}i)s, ...) are refused.",
     ),
     Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", choice(*LOG_LEVELS), "Log level."),
 )

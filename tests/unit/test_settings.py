@@ -119,3 +119,26 @@ def test_credentials_in_the_authorizer_url_are_refused_and_never_echoed() -> Non
     assert problem.startswith("AUTHORIZER_URL: expected a URL without user:password@")
     assert "hunter2" not in problem
     assert "user:" not in problem.split(", got ")[1]
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        '%(h)s "%(r)s" %(s)s',
+        "%(U)s?%(q)s",
+        "%({Authorization}i)s",
+        "%({cookie}i)s",
+        "%({HTTP_AUTHORIZATION}e)s",
+    ],
+)
+def test_access_log_formats_that_could_log_a_credential_are_refused(fmt: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environ({"AUTHORIZER_URL": "http://a.test", "AUTHSVC_ACCESS_LOG_FORMAT": fmt})
+    assert "AUTHSVC_ACCESS_LOG_FORMAT" in str(caught.value)
+    assert "%(U)s" in str(caught.value)
+
+
+def test_the_default_access_log_format_names_no_query_string() -> None:
+    settings = Settings.from_environ({"AUTHORIZER_URL": "http://a.test"})
+    assert "%(r)s" not in settings.access_log_format
+    assert "%(U)s" in settings.access_log_format
