@@ -15,9 +15,10 @@ import falcon
 from prometheus_client import CollectorRegistry
 
 from authsvc.authorizer import AuthorizerClient
+from authsvc.breaker import CircuitBreaker
 from authsvc.cache import Clock, DecisionCache
 from authsvc.decision_log import DecisionLog
-from authsvc.errors import AuthError
+from authsvc.errors import AuthError, AuthorizerUnavailable
 from authsvc.metrics import Metrics
 from authsvc.periodic import Every
 from authsvc.readiness import Readiness
@@ -61,9 +62,20 @@ def create_app(
     if authorizer is None:
         # Connections kept to Authorizer: one per concurrent call (threads, or greenlets).
         pool_size = settings.threads if settings.worker_class == "gthread" else 64
-        client = AuthorizerClient(settings, pool_size=pool_size, calls=metrics)
+        breaker = CircuitBreaker(
+            failures=settings.circuit_failures,
+            open_s=settings.circuit_open_s,
+            max_open_s=settings.circuit_max_open_s,
+            monotonic=time.monotonic,
+            events=metrics,
+        )
+        metrics.circuit_changed(is_open=False)
+        client = AuthorizerClient(settings, pool_size=pool_size, calls=metrics, breaker=breaker)
         readiness = readiness or Readiness(
-            client.probe, lambda: client.last_answer_at, time.monotonic
+            client.probe,
+            lambda: client.last_answer_at,
+            time.monotonic,
+            is_held_back=lambda: breaker.is_open,
         )
         authorizer = client
     if cache is None:
@@ -115,7 +127,8 @@ def _auth_error_handler(settings: Settings) -> Any:
         resp.set_headers(identity_headers(None))
         if status == 503:
             set_freshness(resp, 0)  # "cannot confirm" must never be reused
-            resp.set_header("Retry-After", "1")
+            retry_after = ex.retry_after_s if isinstance(ex, AuthorizerUnavailable) else 1
+            resp.set_header("Retry-After", str(retry_after))
         elif not ex.is_definitive:
             set_freshness(resp, 0)
         elif ex.fresh_for_s is not None:

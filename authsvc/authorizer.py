@@ -1,6 +1,9 @@
 """AuthorizerClient: the only code that talks to Authorizer, over its GraphQL endpoint.
 
-One pooled ``requests.Session`` per worker, connect and read timeouts on every call. Arguments
+One pooled ``requests.Session`` per worker. Every HTTP exchange has a connect timeout, a read
+timeout and an overall deadline (their sum): ``requests``' read timeout bounds each wait for
+bytes, so a server trickling one byte at a time would otherwise hold a call forever. A circuit
+breaker (``breaker.py``) stops calls to an Authorizer that keeps failing. Arguments
 are passed as an inline input object built from scalar variables, so the document works on
 Authorizer 1.x (``*Input`` types) and 2.x (``*Request`` types) alike, and no credential is ever
 spliced into query text.
@@ -8,7 +11,9 @@ spliced into query text.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from authsvc.breaker import CircuitBreaker
 from authsvc.errors import (
     AuthorizerRateLimited,
     AuthorizerUnavailable,
@@ -71,6 +77,7 @@ class AuthorizerClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         calls: CallObserver | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._base = settings.authorizer_url
         self._url = settings.authorizer_url + "/graphql"
@@ -78,6 +85,15 @@ class AuthorizerClient:
         self.last_answer_at: float | None = None
         """monotonic() of Authorizer's last real answer (a yes or a definitive no)."""
         self._timeout = (settings.authorizer_connect_timeout_s, settings.authorizer_read_timeout_s)
+        self._deadline_s = sum(self._timeout)
+        # Exchanges run here so the caller can stop waiting at the deadline; a trickling one
+        # finishes (or times out) in the background. Threads are greenlets under gevent.
+        self._exchanges = concurrent.futures.ThreadPoolExecutor(
+            max_workers=pool_size, thread_name_prefix="authorizer"
+        )
+        self._breaker = breaker or CircuitBreaker(
+            failures=0, open_s=1, max_open_s=1, monotonic=monotonic
+        )
         self._rate_limit_wait_s = settings.authorizer_rate_limit_wait_s
         self._sleep = sleep
         self._monotonic = monotonic
@@ -92,6 +108,7 @@ class AuthorizerClient:
         self._session.headers.update(_headers(settings))
 
     def close(self) -> None:
+        self._exchanges.shutdown(wait=False, cancel_futures=True)
         self._session.close()
 
     def verify_token(self, token: str, token_type: str) -> Identity:
@@ -131,6 +148,11 @@ class AuthorizerClient:
         )
 
     def _query(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        next_trial_in = self._breaker.allow()
+        if next_trial_in is not None:
+            refusal = AuthorizerUnavailable(f"{field}: circuit open after repeated failures")
+            refusal.retry_after_s = math.ceil(next_trial_in)
+            raise refusal
         started = self._monotonic()
         outcome = "unavailable"
         try:
@@ -149,6 +171,9 @@ class AuthorizerClient:
             now = self._monotonic()
             if outcome in ("confirmed", "rejected"):
                 self.last_answer_at = now
+                self._breaker.succeeded()
+            else:
+                self._breaker.failed()
             self._calls.authorizer_call(field, outcome, now - started)
 
     def probe(self) -> bool:
@@ -170,18 +195,29 @@ class AuthorizerClient:
             self.last_answer_at = self._monotonic()
         return healthy
 
+    def _post(self, body: dict[str, Any]) -> requests.Response:
+        """One POST, its body read in full (on an exchange thread)."""
+        response = self._session.post(self._url, json=body, timeout=self._timeout)
+        response.close()  # the body is read (no stream=True): the connection goes back
+        return response
+
     def _exchange(self, field: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         body = {"query": query, "variables": variables, "operationName": f"authsvc_{field}"}
         give_up_at = self._monotonic() + self._rate_limit_wait_s
         while True:
+            exchange = self._exchanges.submit(self._post, body)
             try:
-                response = self._session.post(self._url, json=body, timeout=self._timeout)
+                response = exchange.result(timeout=self._deadline_s)
+            except concurrent.futures.TimeoutError:
+                exchange.cancel()
+                raise AuthorizerUnavailable(
+                    f"{field}: no whole answer within {self._deadline_s:g} s"
+                ) from None
             except requests.RequestException as exc:
                 # NOTE: the exception text names the URL only; the token travels in the body.
                 raise AuthorizerUnavailable(f"{field}: {type(exc).__name__}") from exc
             if response.status_code != 429:
                 return _parse(field, response)
-            response.close()
             self._calls.authorizer_throttled(field)
             # Authorizer's limiter refills continuously; jitter spreads the retries of many
             # waiting confirmations over the refill instead of landing them all at once.

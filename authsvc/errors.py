@@ -89,6 +89,8 @@ class AuthorizerUnavailable(AuthError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     reason = "authorizer_unavailable"
     detail = "the credential could not be confirmed right now; retry later"
+    retry_after_s: int = 1
+    """For the Retry-After header: longer while the circuit breaker holds calls back."""
 
 
 class SettingsError(Exception):

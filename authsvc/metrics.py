@@ -103,6 +103,17 @@ class Metrics:
         self.authorizer_seconds = {
             operation: authorizer_seconds.labels(operation) for operation in AUTHORIZER_OPERATIONS
         }
+        self.circuit_open = Gauge(
+            "authsvc_authorizer_circuit_open",
+            "1 while the circuit breaker of any live worker holds Authorizer calls back.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.circuit_opened = Counter(
+            "authsvc_authorizer_circuit_opened",
+            "Times a worker's circuit breaker opened after repeated Authorizer failures.",
+            registry=registry,
+        )
         cache_events = Counter(
             "authsvc_cache_events",
             "Decision cache lookups and removals: hit, miss, eviction (bound reached).",
@@ -148,6 +159,11 @@ class Metrics:
 
     def authorizer_throttled(self, operation: str) -> None:
         self.authorizer_throttled_answers[operation].inc()
+
+    def circuit_changed(self, *, is_open: bool) -> None:
+        self.circuit_open.set(1 if is_open else 0)
+        if is_open:
+            self.circuit_opened.inc()
 
     def decision(self, reason: str, seconds: float) -> None:
         """Count one /verify answer: ``reason`` is "allow" or an AuthError reason."""

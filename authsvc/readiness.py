@@ -2,7 +2,8 @@
 
 ``/readyz`` is polled by every load balancer and orchestrator; it must not cost one Authorizer
 call per poll. A real answer (yes or definitive no) within ``FRESH_S`` is proof enough; without
-one, Authorizer's health endpoint is asked at most once per ``PROBE_EVERY_S``.
+one, Authorizer's health endpoint is asked at most once per ``PROBE_EVERY_S``. While the
+circuit breaker holds calls back, the answer is "not ready" whatever the last answer was.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ class Readiness:
         probe: Callable[[], bool],
         last_answer_at: Callable[[], float | None],
         monotonic: Callable[[], float],
+        *,
+        is_held_back: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``is_held_back``: whether the circuit breaker is holding Authorizer calls back."""
+        self._is_held_back = is_held_back
         self._probe = probe
         self._last_answer_at = last_answer_at
         self._monotonic = monotonic
@@ -31,6 +36,8 @@ class Readiness:
         self._probe_ok = False
 
     def problem(self) -> str | None:
+        if self._is_held_back():
+            return "authorizer failing: circuit open"
         now = self._monotonic()
         last = self._last_answer_at()
         if last is not None and now - last < FRESH_S:

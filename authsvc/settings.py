@@ -90,6 +90,28 @@ SPECS: tuple[Spec, ...] = (
         "Seconds a confirmation may spend waiting out Authorizer's 429s (honouring "
         "Retry-After) before answering 503; 0 answers 503 at the first 429.",
     ),
+    Spec(
+        "AUTHSVC_CIRCUIT_FAILURES",
+        "circuit_failures",
+        "5",
+        integer(0, 1000),
+        "Consecutive failed Authorizer calls (per worker) that open the circuit: calls stop "
+        "and uncached credentials get 503 at once; 0 disables the breaker.",
+    ),
+    Spec(
+        "AUTHSVC_CIRCUIT_OPEN",
+        "circuit_open_s",
+        "1",
+        number(0.1, 300),
+        "Seconds the circuit stays open before one trial call; doubled after each failed trial.",
+    ),
+    Spec(
+        "AUTHSVC_CIRCUIT_MAX_OPEN",
+        "circuit_max_open_s",
+        "30",
+        number(0.1, 3600),
+        "Longest the open interval grows to.",
+    ),
     Spec("AUTHSVC_BIND", "bind", "0.0.0.0:8080", bind, "Address gunicorn listens on."),
     Spec(
         "AUTHSVC_WORKERS",
@@ -203,6 +225,9 @@ class Settings:
     authorizer_connect_timeout_s: float = 0.5
     authorizer_read_timeout_s: float = 2.0
     authorizer_rate_limit_wait_s: float = 5.0
+    circuit_failures: int = 5
+    circuit_open_s: float = 1.0
+    circuit_max_open_s: float = 30.0
     bind: str = "0.0.0.0:8080"
     workers: int = 1
     worker_class: str = "gevent"

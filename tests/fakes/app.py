@@ -7,6 +7,7 @@ rejected calls still spend budget, as on the real server.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import Counter, deque
@@ -29,6 +30,7 @@ from tests.fakes.wire import Reply
 FaultKind = Literal[
     "delay",
     "hang",
+    "trickle",
     "http_500_html",
     "truncated_json",
     "errors_without_extensions",
@@ -36,6 +38,8 @@ FaultKind = Literal[
     "internal_system_error",
 ]
 HANG_MAX_S = 60.0
+TRICKLE_S = 0.5
+"""Default pause between the bytes of a trickled answer: each well inside any read timeout."""
 SEEN_LIMIT = 10_000
 _RATE_EXEMPT = frozenset({"/", "/health", "/healthz", "/readyz"})
 _RATE_EXEMPT_PREFIXES = ("/.well-known/", "/app/", "/dashboard/")
@@ -153,7 +157,11 @@ class FakeApp:
         cors = origins.cors_headers(request.headers, self.config.allowed_origins)
         if request.method == "OPTIONS":
             return Reply(204).with_headers(*cors)
-        return self._guarded(request).with_headers(*cors)
+        reply = self._guarded(request).with_headers(*cors)
+        kind, delay_s, _ = self.faults.snapshot()
+        if is_api and kind == "trickle":  # the genuine answer, one byte every delay_s
+            reply = dataclasses.replace(reply, trickle_s=delay_s or TRICKLE_S)
+        return reply
 
     def _guarded(self, request: Incoming) -> Reply:
         if self.config.is_legacy:
@@ -222,7 +230,7 @@ class FakeApp:
 
     def _fault(self, request: Incoming) -> Reply | None:
         kind, delay_s, release = self.faults.snapshot()
-        if kind is None:
+        if kind is None or kind == "trickle":  # trickle: the genuine answer, slowly (handle)
             return None
         if kind == "delay":
             release.wait(delay_s)

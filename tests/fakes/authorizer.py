@@ -109,11 +109,16 @@ class FakeAuthorizer:
         return self._key.public_key_pem
 
     def start(self) -> FakeAuthorizer:
-        """Bind (port 0 picks a free one) and serve on a daemon thread."""
+        """Bind (port 0 picks a free one) and serve on a daemon thread.
+
+        After stop(), start() serves again on the same port with the same users, sessions and
+        keys: an Authorizer that went down and came back.
+        """
         if self._server is not None:
             raise RuntimeError("FakeAuthorizer already started")
         server = FakeHTTPServer(self._address, self._app)
         host, port = server.server_address[:2]
+        self._address = (str(host), int(port))
         self._url = f"http://{host!s}:{port}"
         self._service.bind(self._url)
         self._server = server

@@ -12,7 +12,9 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from requests.structures import CaseInsensitiveDict
@@ -130,6 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True
             return
+        if reply.trickle_s > 0:
+            self._trickle(reply)
+            return
         self.send_response(reply.status)
         if reply.content_type is not None:
             self.send_header("Content-Type", reply.content_type)
@@ -142,6 +147,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)
+
+    def _trickle(self, reply: Reply) -> None:
+        """Write the whole answer a byte at a time (a server that never stalls long enough
+        for a read timeout), then close; stops when the client hangs up."""
+        head = [f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}"]
+        if reply.content_type is not None:
+            head.append(f"Content-Type: {reply.content_type}")
+        head += [f"{name}: {value}" for name, value in reply.headers]
+        head += [f"Content-Length: {len(reply.body)}", "Connection: close", "", ""]
+        self.close_connection = True
+        for byte in "\r\n".join(head).encode("latin-1") + reply.body:
+            time.sleep(reply.trickle_s)  # the fault itself: a slow sender
+            try:
+                self.wfile.write(bytes((byte,)))
+                self.wfile.flush()
+            except OSError:
+                return
 
     def _read_body(self) -> tuple[bytes, bool]:
         """Content-Length or chunked; more than MAX_BODY_BYTES is not read at all."""

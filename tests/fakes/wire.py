@@ -22,6 +22,8 @@ class Reply:
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     drop: bool = False
+    trickle_s: float = 0.0
+    """Above 0: the whole answer is written one byte at a time, this many seconds apart."""
 
     def with_headers(self, *headers: tuple[str, str]) -> Reply:
         return Reply(self.status, self.body, self.content_type, self.headers + headers, self.drop)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from authsvc.authorizer import AuthorizerClient
+from authsvc.breaker import CircuitBreaker
 from authsvc.errors import AuthorizerUnavailable, InvalidCredentials
 from authsvc.settings import Settings
 from tests.fakes.authorizer import FakeAuthorizer
@@ -202,4 +203,53 @@ def test_refused_connection_is_unavailable() -> None:
         with pytest.raises(AuthorizerUnavailable):
             client.verify_token("a.b.c", "access_token")
     finally:
+        client.close()
+
+
+def test_a_trickling_answer_is_abandoned_at_the_deadline(fake: FakeAuthorizer) -> None:
+    """Every byte arrives well inside the read timeout, so only the overall deadline (connect
+    plus read timeout) can stop the call."""
+    tokens = fake.login("alice@example.com", PASSWORD)
+    client = client_for(
+        fake.url, AUTHSVC_AUTHORIZER_CONNECT_TIMEOUT="0.2", AUTHSVC_AUTHORIZER_TIMEOUT="0.5"
+    )
+    fake.set_fault("trickle", delay_s=0.1)  # ~40 s for the whole answer
+    started = time.monotonic()
+    try:
+        with pytest.raises(AuthorizerUnavailable, match=r"no whole answer within 0\.7 s"):
+            client.verify_token(tokens.access_token, "access_token")
+        assert time.monotonic() - started < 1.5
+    finally:
+        fake.set_fault(None)
+        client.close()
+
+
+def test_circuit_opens_after_repeated_failures_and_closes_when_authorizer_answers(
+    fake: FakeAuthorizer,
+) -> None:
+    tokens = fake.login("alice@example.com", PASSWORD)
+    breaker = CircuitBreaker(failures=3, open_s=0.3, max_open_s=1, monotonic=time.monotonic)
+    client = AuthorizerClient(Settings.from_environ({"AUTHORIZER_URL": fake.url}), breaker=breaker)
+    try:
+        fake.set_fault("http_500_html")
+        for _ in range(3):
+            with pytest.raises(AuthorizerUnavailable, match="500"):
+                client.verify_token(tokens.access_token, "access_token")
+        fake.reset_counters()
+        with pytest.raises(AuthorizerUnavailable, match="circuit open"):
+            client.verify_token(tokens.access_token, "access_token")
+        assert fake.calls.get("validate_jwt_token", 0) == 0  # held back: Authorizer not asked
+        fake.set_fault(None)
+        deadline = time.monotonic() + 5
+        while True:  # the first call after the open interval is the trial, and it succeeds
+            try:
+                identity = client.verify_token(tokens.access_token, "access_token")
+                break
+            except AuthorizerUnavailable:
+                assert time.monotonic() < deadline, "the circuit never closed"
+                time.sleep(0.05)  # bounded poll while the circuit is open
+        assert identity.subject == tokens.user_id
+        assert not breaker.is_open
+    finally:
+        fake.set_fault(None)
         client.close()

@@ -135,3 +135,13 @@ def test_readiness_trusts_recent_answers_and_probes_at_most_every_few_seconds(
     for _ in range(5):
         assert (readiness.problem() is None) is ready
     assert len(probes) <= 1
+
+
+def test_not_ready_while_the_circuit_breaker_holds_calls_back() -> None:
+    held_back = [True]
+    readiness = Readiness(
+        lambda: True, lambda: 99.0, lambda: 100.0, is_held_back=lambda: held_back[0]
+    )
+    assert readiness.problem() == "authorizer failing: circuit open"
+    held_back[0] = False
+    assert readiness.problem() is None

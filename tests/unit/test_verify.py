@@ -181,6 +181,21 @@ def test_authorizer_outage_is_503_and_not_cached(
     assert client.simulate_get("/verify", headers=bearer(ADMIN)).status_code == 200
 
 
+def test_open_circuit_answers_503_with_the_time_to_its_next_trial(
+    client: falcon.testing.TestClient, stub: StubAuthorizer
+) -> None:
+    def held_back(token: str, token_type: str) -> Identity:
+        refusal = AuthorizerUnavailable("circuit open")
+        refusal.retry_after_s = 7
+        raise refusal
+
+    stub.verify_token = held_back  # type: ignore[method-assign]  # scripted failure
+    result = client.simulate_get("/verify", headers=bearer(ADMIN))
+    assert result.status_code == 503
+    assert result.headers["Retry-After"] == "7"
+    assert result.headers["Cache-Control"] == "no-store"
+
+
 def test_confirmed_token_is_reused_for_every_role_variant(
     client: falcon.testing.TestClient, stub: StubAuthorizer
 ) -> None:
