@@ -5,11 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import dockerfile
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +92,43 @@ def test_wheel_the_image_installs_carries_the_package_and_the_command(tmp_path: 
         assert "authsvc = authsvc.cli:main" in archive.read(entry_points).decode()
     assert {"authsvc/gunicorn_conf.py", "authsvc/wsgi.py", "authsvc/app.py"} <= names
     assert not any(name.startswith("tests/") for name in names)
+
+
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as {normalised name: (version, hashes)}."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    name = ""
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "--")) and "==" in line:
+            name, version = line.rstrip(" \\").split("==")
+            name = canonicalize_name(name)
+            entries[name] = (version, [])
+        elif line.startswith("--hash=sha256:") and name:
+            entries[name][1].append(line.split(":", 1)[1].rstrip(" \\"))
+    return entries
+
+
+def test_lock_pins_every_runtime_dependency_within_pyproject_and_with_hashes() -> None:
+    """The image installs requirements.lock with --require-hashes: it must cover what
+    pyproject.toml asks for, at versions pyproject allows."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    entries = locked()
+    for spec in map(Requirement, project["dependencies"]):
+        name = canonicalize_name(spec.name)
+        assert name in entries, f"{spec.name} is missing from requirements.lock"
+        version, _ = entries[name]
+        assert spec.specifier.contains(version), f"{name}=={version} outside {spec.specifier}"
+    for name, (version, hashes) in entries.items():
+        assert hashes, f"{name}=={version} has no hash"
+        assert all(len(h) == 64 for h in hashes), name
+
+
+def test_image_installs_the_lock_with_hashes_and_authsvc_without_its_dependencies() -> None:
+    runs = [" ".join(value) for cmd, value in instructions() if cmd == "RUN"]
+    assert any("--require-hashes -r /tmp/requirements.lock" in run for run in runs)
+    assert any("--no-deps /wheels/" in run for run in runs)
+    assert not any(
+        "pip install" in run and "--no-deps" not in run and "--require-hashes" not in run
+        for run in runs
+    )
