@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -250,6 +251,26 @@ def test_circuit_opens_after_repeated_failures_and_closes_when_authorizer_answer
                 time.sleep(0.05)  # bounded poll while the circuit is open
         assert identity.subject == tokens.user_id
         assert not breaker.is_open
+    finally:
+        fake.set_fault(None)
+        client.close()
+
+
+def test_a_storm_of_429s_is_logged_once_and_never_an_answer(
+    fake: FakeAuthorizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens = fake.login("alice@example.com", PASSWORD)
+    client = client_for(fake.url, AUTHSVC_AUTHORIZER_RATE_LIMIT_WAIT="0")
+    fake.set_fault("rate_limited")
+    try:
+        with caplog.at_level(logging.WARNING, logger="authsvc.authorizer"):
+            for _ in range(20):
+                with pytest.raises(AuthorizerUnavailable):
+                    client.verify_token(tokens.access_token, "access_token")
+        warnings = [r for r in caplog.records if r.name == "authsvc.authorizer"]
+        assert len(warnings) == 1
+        assert "429" in warnings[0].getMessage()
+        assert tokens.access_token not in caplog.text
     finally:
         fake.set_fault(None)
         client.close()
