@@ -97,12 +97,12 @@ def test_wheel_the_image_installs_carries_the_package_and_the_command(tmp_path: 
 def locked() -> dict[str, tuple[str, list[str]]]:
     """requirements.lock as {normalised name: (version, hashes)}."""
     entries: dict[str, tuple[str, list[str]]] = {}
-    name = ""
+    name: str = ""
     for line in (ROOT / "requirements.lock").read_text().splitlines():
         line = line.strip()
         if line and not line.startswith(("#", "--")) and "==" in line:
-            name, version = line.rstrip(" \\").split("==")
-            name = canonicalize_name(name)
+            raw_name, version = line.rstrip(" \\").split("==")
+            name = canonicalize_name(raw_name)
             entries[name] = (version, [])
         elif line.startswith("--hash=sha256:") and name:
             entries[name][1].append(line.split(":", 1)[1].rstrip(" \\"))
@@ -119,9 +119,9 @@ def test_lock_pins_every_runtime_dependency_within_pyproject_and_with_hashes() -
         assert name in entries, f"{spec.name} is missing from requirements.lock"
         version, _ = entries[name]
         assert spec.specifier.contains(version), f"{name}=={version} outside {spec.specifier}"
-    for name, (version, hashes) in entries.items():
-        assert hashes, f"{name}=={version} has no hash"
-        assert all(len(h) == 64 for h in hashes), name
+    for pinned, (version, hashes) in entries.items():
+        assert hashes, f"{pinned}=={version} has no hash"
+        assert all(len(h) == 64 for h in hashes), pinned
 
 
 def test_image_installs_the_lock_with_hashes_and_authsvc_without_its_dependencies() -> None:
