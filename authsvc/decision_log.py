@@ -115,7 +115,8 @@ class DecisionLog:
     ) -> str:
         """The line for odd values: JSON-escaped, header bytes read as the UTF-8 they are, and
         fields cut so that the whole line stays within MAX_LINE_BYTES."""
-        for limit in (MAX_FIELD_CHARS, MAX_FIELD_CHARS // 4):
+        # An astral character escapes to 12 bytes: cut harder until the line fits.
+        for limit in (MAX_FIELD_CHARS, 128, 32, 0):
             line = json.dumps(
                 {
                     "time": self._timestamp(),

@@ -133,25 +133,60 @@ def boolean(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
-_ACCESS_LOG_ATOM = re.compile(r"%\((?:\{([^}]*)\}([a-z])|([a-zA-Z]+))\)s")
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_PERCENT = re.compile(r"%(?:%|\(([^)]*)\))?")
+_SAFE_ATOMS = frozenset({"h", "l", "t", "s", "m", "U", "H", "b", "B", "a", "T", "D", "M", "L", "p"})
+"""gunicorn atoms that never hold a credential: not the request line (r) or query string (q),
+which may carry a token; not the Basic-auth user (u); not the Referer (f), a URL of its own."""
+_SAFE_REQUEST_HEADERS = frozenset(
+    {
+        "x-request-id",
+        "host",
+        "user-agent",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-method",
+        "x-original-method",
+        "x-real-ip",
+    }
+)
+"""Request headers that may be logged; X-Forwarded-Uri and X-Original-URI carry the user's query."""
 
 
 def access_log_format(raw: str) -> str:
-    """A gunicorn access log format without the atoms that may carry a credential: the
-    request line and query string (%(r)s, %(q)s: a token in the query), the credential
-    headers, and environ variables (%({...}e)s)."""
+    """A gunicorn access log format that cannot print a credential: an allow-list of atoms.
+
+    gunicorn formats with ``%`` and a mapping: ``%(name)s`` (any width or conversion), request
+    headers as ``%({name}i)s`` and response headers as ``%({name}o)s`` (names matched without
+    regard to case), the environ as ``%({name}e)s``; ``%%`` is a percent sign.
+    """
     refused: list[str] = []
-    for atom in _ACCESS_LOG_ATOM.finditer(raw):
-        name, kind, plain = atom.groups()
-        if plain in ("r", "q") or kind == "e" or (kind == "i" and name.lower() in _SECRET_HEADERS):
-            refused.append(atom.group(0))
+    for match in _PERCENT.finditer(raw):
+        if match.group(0) == "%%":
+            continue
+        key = match.group(1)
+        if key is None:
+            refused.append("a lone % (write %% for a percent sign)")
+        elif not _is_safe_atom(key):
+            refused.append(f"%({key}) (may log a token or cookie)")
     if refused:
         raise ValueError(
-            f"{', '.join(refused)} may log a token or cookie; "
-            "use %(m)s %(U)s for the method and the path without its query"
+            f"refused: {', '.join(refused)}; allowed: "
+            f"%(h)s %(m)s %(U)s %(s)s %(M)s ..., and the request headers "
+            f"{', '.join(sorted(_SAFE_REQUEST_HEADERS))} as %({{name}}i)s"
         )
     return raw
+
+
+def _is_safe_atom(key: str) -> bool:
+    if not key.startswith("{"):
+        return key in _SAFE_ATOMS
+    name, _, kind = key[1:].lower().rpartition("}")
+    if kind == "i":
+        return name in _SAFE_REQUEST_HEADERS
+    if kind == "o":
+        return name != "set-cookie"
+    return False  # the environ (e) holds the query string and every header
 
 
 def access_log(raw: str) -> str:

@@ -142,8 +142,8 @@ def wsgi(text: str) -> str:
 
 
 def cut_from(original: str, logged: object) -> bool:
-    """Whether ``logged`` is ``original`` cut at one of the log's two field limits."""
-    return logged in (original[:MAX_FIELD_CHARS], original[: MAX_FIELD_CHARS // 4])
+    """Whether ``logged`` is ``original`` cut at one of the log's field limits."""
+    return logged in (original[:MAX_FIELD_CHARS], original[:128], original[:32], "")
 
 
 @hypothesis.settings(max_examples=300, deadline=None)
@@ -219,3 +219,27 @@ def test_flush_writes_what_is_left_and_a_short_write_is_continued() -> None:
     assert b"".join(writes).decode().splitlines() == ['{"a":1}', '{"b":"' + "x" * 30 + '"}']
     buffer.flush()
     assert len(writes) == 5  # nothing more to write
+
+
+def test_a_line_of_long_astral_fields_is_still_one_atomic_write() -> None:
+    """An emoji escapes to 12 bytes in JSON: three long fields of them must still fit."""
+    written: list[str] = []
+    emoji = "\U0001f600" * 1300
+    DecisionLog(is_enabled=True, write=written.append).record(
+        request_id="r-1",
+        environ={
+            "HTTP_X_FORWARDED_METHOD": wsgi(emoji),
+            "HTTP_X_FORWARDED_HOST": wsgi(emoji),
+            "HTTP_X_FORWARDED_URI": wsgi(emoji),
+        },
+        outcome="deny",
+        reason="missing_credential",
+        user=emoji,
+        latency_s=0.001,
+        is_cached=False,
+    )
+    (line,) = written
+    assert len(line.encode("utf-8")) <= MAX_LINE_BYTES
+    record = json.loads(line)
+    assert record["request_id"] == "r-1"
+    assert record["path"] == emoji[: len(record["path"])]

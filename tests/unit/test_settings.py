@@ -126,9 +126,18 @@ def test_credentials_in_the_authorizer_url_are_refused_and_never_echoed() -> Non
     [
         '%(h)s "%(r)s" %(s)s',
         "%(U)s?%(q)s",
+        "%(r)20s",
+        "%(q)r",
         "%({Authorization}i)s",
-        "%({cookie}i)s",
+        "%({authorization}i)r",
+        "%({cookie}I)s",
+        "%({x-forwarded-uri}i)s",
+        "%({X-Original-URI}i)s",
         "%({HTTP_AUTHORIZATION}e)s",
+        "%(u)s",
+        "%(f)s",
+        "%({set-cookie}o)s",
+        "100% %(s)s",
     ],
 )
 def test_access_log_formats_that_could_log_a_credential_are_refused(fmt: str) -> None:
@@ -136,6 +145,21 @@ def test_access_log_formats_that_could_log_a_credential_are_refused(fmt: str) ->
         Settings.from_environ({"AUTHORIZER_URL": "http://a.test", "AUTHSVC_ACCESS_LOG_FORMAT": fmt})
     assert "AUTHSVC_ACCESS_LOG_FORMAT" in str(caught.value)
     assert "%(U)s" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms %({x-request-id}i)s',
+        "%(t)s %(m)-7s %(U)s %(s)03d %(D)dus %({X-Forwarded-For}i)s %({x-auth-request-user}o)s",
+        "100%% %(s)s %%(r)s",
+    ],
+)
+def test_access_log_formats_without_credentials_are_accepted(fmt: str) -> None:
+    settings = Settings.from_environ(
+        {"AUTHORIZER_URL": "http://a.test", "AUTHSVC_ACCESS_LOG_FORMAT": fmt}
+    )
+    assert settings.access_log_format == fmt
 
 
 def test_the_default_access_log_format_names_no_query_string() -> None:
