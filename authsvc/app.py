@@ -95,6 +95,9 @@ def create_app(
         cookie_names=settings.session_cookies,
         # A follower waits as long as the leader may take, plus a margin to hand over.
         flight_wait_s=settings.confirmation_budget_s + 0.5,
+        # Tokens of Authorizer's basic login carry its client id as aud; Authorizer 2.4 no
+        # longer checks it, so a token issued to another client would pass without this.
+        audience=settings.authorizer_client_id,
     )
     app = falcon.App()
     decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock, write=write_decision)

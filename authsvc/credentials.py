@@ -8,7 +8,7 @@ refuse what Authorizer would refuse anyway, so garbage never costs an Authorizer
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
@@ -74,15 +74,33 @@ def _bearer(rest: str) -> Credential:
     return Credential(kind="bearer", value=token)
 
 
+def unverified_claims(token: str) -> dict[str, object]:
+    """The token's claims, its signature NOT checked: only ever grounds for a refusal.
+
+    Read only on a cache miss, before Authorizer is asked.
+    """
+    try:
+        claims: dict[str, object] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidCredentials("bearer token is not a JWT") from None
+    return claims
+
+
 def token_type_of(token: str) -> str:
     """The token's own, unverified ``token_type`` claim ("" when absent or not a string).
 
     Authorizer does not compare this claim with the type it is asked to check, so the caller
-    must; it is read only on a cache miss.
+    must.
     """
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise InvalidCredentials("bearer token is not a JWT") from None
-    token_type = claims.get("token_type")
+    token_type = unverified_claims(token).get("token_type")
     return token_type if isinstance(token_type, str) else ""
+
+
+def check_audience(claims: Mapping[str, object], audience: str) -> None:
+    """Refuse a token issued to another client: its ``aud`` must be exactly ``audience``.
+
+    Authorizer 2.4 accepts any string ``aud`` (1.x to 2.3 required its client id), so a token
+    another client of the same Authorizer obtained would otherwise pass; "" skips the check.
+    """
+    if audience and claims.get("aud") != audience:
+        raise InvalidCredentials("token issued to another audience")

@@ -66,7 +66,8 @@ SPECS: tuple[Spec, ...] = (
         "authorizer_client_id",
         "",
         str,
-        "Client ID sent as X-Authorizer-Client-ID (empty: header not sent).",
+        "Client ID sent as X-Authorizer-Client-ID (empty: header not sent); when set, a bearer "
+        "token's `aud` must equal it.",
     ),
     Spec(
         "AUTHSVC_AUTHORIZER_CONNECT_TIMEOUT",

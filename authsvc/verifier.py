@@ -48,11 +48,14 @@ class Verifier:
         token_types: Collection[str],
         cookie_names: Sequence[str],
         flight_wait_s: float,
+        audience: str = "",
     ) -> None:
+        """``audience``: the ``aud`` every bearer token must carry ("" accepts any)."""
         self._authorizer = authorizer
         self._cache = cache
         self._token_types = token_types
         self._cookie_names = cookie_names
+        self._audience = audience
         self._flights: SingleFlight[Hit] = SingleFlight(flight_wait_s)
 
     def decide(
@@ -116,9 +119,12 @@ class Verifier:
         if credential.kind == "bearer":
             # Local refusals are cheap to repeat, so they are not cached: a flood of garbage
             # must not push confirmed credentials out of the LRU.
-            token_type = credentials.token_type_of(credential.value)
+            claims = credentials.unverified_claims(credential.value)
+            claimed_type = claims.get("token_type")
+            token_type = claimed_type if isinstance(claimed_type, str) else ""
             if token_type not in self._token_types:
                 raise InvalidCredentials("token type not accepted")
+            credentials.check_audience(claims, self._audience)
         try:
             if credential.kind == "bearer":
                 identity = self._authorizer.verify_token(credential.value, token_type)

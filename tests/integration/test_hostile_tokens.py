@@ -158,6 +158,23 @@ def test_forged_or_broken_token_is_refused_by_authorizer_and_never_allowed(
     assert result.headers["Cache-Control"] == "private, max-age=5"
 
 
+@pytest.mark.parametrize("audience", ["another-client", "", ["hostile-client"], None], ids=repr)
+def test_validly_signed_token_for_another_audience_is_refused_without_asking(
+    fake: FakeAuthorizer, audience: object
+) -> None:
+    """Authorizer 2.4 accepts any string ``aud`` (contract 6.2, step 5): a token issued to
+    another client of the same Authorizer must not open this client's routes. authsvc knows
+    this client's id (AUTHORIZER_CLIENT_ID), so it refuses such a token itself."""
+    result, asked = verify(fake, id_token(fake, aud=audience))
+    assert_invalid(result)
+    assert asked == 0
+
+
+def test_id_token_of_this_audience_is_still_confirmed(fake: FakeAuthorizer) -> None:
+    result, _ = verify(fake, id_token(fake, aud=fake.client_id))
+    assert result.status_code == 200
+
+
 def test_login_tokens_with_one_claim_changed_and_resigned_are_refused(
     fake: FakeAuthorizer,
 ) -> None:
