@@ -20,12 +20,14 @@ def required_roles(parameters: Iterable[tuple[str, str]]) -> frozenset[str]:
 
     ``?roles=admin&roles=`` still requires ``admin``; whitespace around items is ignored.
     Other parameters are ignored (Envoy may append the client's query), except lookalikes of
-    ``roles`` (``role``, ``ROLES``, ``roles[]``): a typo must not drop a requirement silently.
+    ``roles`` (``role``, ``ROLES``, ``roles[]``, `` roles``): a typo must not drop a requirement
+    silently.
     """
     roles: set[str] = set()
     for name, value in parameters:
         if name != ROLES_PARAMETER:
-            if name.lower() in _LOOKALIKES:
+            # NOTE: "roles " (a stray space in a proxy config) would otherwise drop silently.
+            if name.strip().lower() in _LOOKALIKES:
                 raise BadRequest("misspelt roles parameter")
             continue
         roles.update(item.strip() for item in value.split(",") if item.strip())
