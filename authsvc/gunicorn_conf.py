@@ -8,10 +8,14 @@ proxy's upstream keep-alive so a reused connection is never closed under a reque
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import tempfile
 
+from gunicorn import util as _gunicorn_util
+
+from authsvc import redaction
 from authsvc.settings import Settings
 
 _settings = Settings.from_environ(os.environ)
@@ -84,6 +88,12 @@ accesslog = None if _settings.access_log == "off" else _settings.access_log
 access_log_format = _settings.access_log_format
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+# gunicorn logs and answers the bytes of a request it refuses (a request line with
+# ?access_token=..., a header name): keep only the kind of error. Set here, before the workers
+# fork, so every worker inherits both.
+logging.getLogger("gunicorn.error").addFilter(redaction.WithholdRequestDetail())
+_gunicorn_util.write_error = redaction.without_detail(_gunicorn_util.write_error)
 
 
 def post_request(worker: object, req: object, environ: object, resp: object) -> None:

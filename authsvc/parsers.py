@@ -75,10 +75,14 @@ def workers(raw: str) -> int:
 
 
 def choice(*choices: str) -> Parser:
+    """One of ``choices``, in any letter case (``debug`` is ``DEBUG``)."""
+    by_folded = {option.casefold(): option for option in choices}
+
     def parse(raw: str) -> str:
-        if raw not in choices:
+        option = by_folded.get(raw.strip().casefold())
+        if option is None:
             raise ValueError(f"expected one of {', '.join(choices)}")
-        return raw
+        return option
 
     return parse
 

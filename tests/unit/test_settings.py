@@ -69,6 +69,20 @@ def test_bad_value_is_refused_with_a_line_naming_the_setting(name: str, value: s
     assert repr(value) in problem
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "value"),
+    [
+        ("AUTHSVC_LOG_LEVEL", "debug", "DEBUG"),
+        ("AUTHSVC_LOG_LEVEL", " Warning ", "WARNING"),
+        ("AUTHSVC_WORKER_CLASS", "GEVENT", "gevent"),
+    ],
+)
+def test_choices_are_taken_in_any_letter_case(name: str, raw: str, value: str) -> None:
+    settings = Settings.from_environ({**BASE, name: raw})
+    spec = next(spec for spec in SPECS if spec.env == name)
+    assert getattr(settings, spec.field) == value
+
+
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_environ({"AUTHSVC_CACHE_TTL": "x", "AUTHSVC_WORKERS": "y"})
