@@ -15,7 +15,7 @@ import falcon
 from prometheus_client import CollectorRegistry
 
 from authsvc.authorizer import AuthorizerClient
-from authsvc.breaker import CircuitBreaker
+from authsvc.breaker import CircuitBreaker, LoggedEvents
 from authsvc.cache import Clock, DecisionCache
 from authsvc.decision_log import DecisionLog
 from authsvc.errors import AuthError, AuthorizerUnavailable
@@ -67,7 +67,7 @@ def create_app(
             open_s=settings.circuit_open_s,
             max_open_s=settings.circuit_max_open_s,
             monotonic=time.monotonic,
-            events=metrics,
+            events=LoggedEvents(metrics, settings.circuit_failures, settings.circuit_open_s),
         )
         metrics.circuit_changed(is_open=False)
         client = AuthorizerClient(settings, pool_size=pool_size, calls=metrics, breaker=breaker)

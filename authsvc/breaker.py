@@ -10,6 +10,7 @@ serving until their own expiry. One breaker per worker process.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -24,6 +25,31 @@ class BreakerEvents(Protocol):
 class _NoEvents:
     def circuit_changed(self, *, is_open: bool) -> None:
         pass
+
+
+class LoggedEvents:
+    """Passes the breaker's events on, with one log line each time the circuit opens or closes
+    (opening is rare and needs an operator's eye; a closed-to-closed report says nothing)."""
+
+    def __init__(self, events: BreakerEvents, failures: int, open_s: float) -> None:
+        self._events = events
+        self._failures = failures
+        self._open_s = open_s
+        self._is_open = False
+        self._log = logging.getLogger(__name__)
+
+    def circuit_changed(self, *, is_open: bool) -> None:
+        self._events.circuit_changed(is_open=is_open)
+        if is_open and not self._is_open:
+            self._log.warning(
+                "circuit open: %d Authorizer failures in a row; answering 503 without asking it "
+                "for %.1f s or more, then one trial call",
+                self._failures,
+                self._open_s,
+            )
+        elif self._is_open and not is_open:
+            self._log.info("circuit closed: Authorizer answered the trial call")
+        self._is_open = is_open
 
 
 class CircuitBreaker:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from authsvc.breaker import CircuitBreaker
+from authsvc.breaker import CircuitBreaker, LoggedEvents
 
 
 class Clock:
@@ -88,3 +88,25 @@ def test_zero_failures_disables_it() -> None:
         breaker.failed()
     assert breaker.allow() is None
     assert not breaker.is_open
+
+
+def test_opening_and_closing_are_logged_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    clock, events = Clock(), Events()
+    logged = LoggedEvents(events, failures=3, open_s=1.0)
+    breaker = CircuitBreaker(failures=3, open_s=1.0, max_open_s=4.0, monotonic=clock, events=logged)
+    caplog.set_level("INFO", logger="authsvc.breaker")
+    logged.circuit_changed(is_open=False)  # the app's start-up report: nothing to say
+    for _ in range(3):
+        breaker.failed()
+    clock.now += 1.0
+    assert breaker.allow() is None  # the trial
+    breaker.failed()  # the trial failed: still open, not a second "open" line
+    clock.now += 2.0
+    assert breaker.allow() is None
+    breaker.succeeded()
+    assert events.changes == [False, True, False]
+    assert [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records] == [
+        ("WARNING", "circuit open"),
+        ("INFO", "circuit closed"),
+    ]
+    assert "3 Authorizer failures in a row" in caplog.records[0].getMessage()
