@@ -80,7 +80,9 @@ class DecisionLog:
             or get("REQUEST_METHOD", "")
         )
         host = get("HTTP_X_FORWARDED_HOST") or get("HTTP_HOST") or ""
-        path = uri.split("?", 1)[0]
+        # The query and a fragment (never sent by browsers, but a header is anyone's) may
+        # carry a credential: only the path is logged.
+        path = _QUERY_OR_FRAGMENT.split(uri, 1)[0]
         # Built by hand: this runs for every request, and json.dumps of a dict costs several
         # times as much. One check covers every free-text field: when they are all short,
         # printable ASCII without a quote or a backslash, they are valid JSON strings as they are.
@@ -146,6 +148,7 @@ class DecisionLog:
         return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
 
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
 """Printable ASCII without a quote or a backslash: safe inside a JSON string as it is."""
 

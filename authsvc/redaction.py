@@ -46,6 +46,10 @@ def without_detail(write_error: WriteError) -> WriteError:
     """gunicorn's ``util.write_error``, answering the status and reason but not the bytes."""
 
     def write_status_only(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+        # gunicorn answers an unknown Transfer-Encoding with "501 Bad Request": the client's
+        # fault, so a 400, never a 5xx a proxy would count against authsvc.
+        if status_int == 501:
+            status_int = 400
         write_error(sock, status_int, reason, "")
 
     return write_status_only

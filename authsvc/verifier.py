@@ -130,11 +130,19 @@ class Verifier:
                 identity = self._authorizer.verify_token(credential.value, token_type)
             else:
                 identity = self._authorizer.verify_session(credential.value, roles)
+            check_subject(identity.subject)
         except InvalidCredentials as exc:
             if exc.is_definitive:
                 self._cache.put_rejection(key, InvalidCredentials)
             raise
         return self._cache.put(key, identity)
+
+
+def check_subject(subject: str) -> None:
+    """An allow names its user: a confirmed credential whose ``sub`` is blank, padded or holds
+    control characters would reach the app as an empty or ambiguous X-Auth-Request-User."""
+    if not subject or subject.strip() != subject or not subject.isprintable():
+        raise InvalidCredentials("the credential names no usable user (sub)")
 
 
 def _allowed(hit: Hit, *, is_cached: bool) -> tuple[Identity, float]:

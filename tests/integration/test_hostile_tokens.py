@@ -216,3 +216,16 @@ def test_authorizer_1x_internal_error_for_a_missing_claim_is_a_denial_not_rememb
     assert_invalid(result)
     assert asked == 1
     assert result.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("subject", [" ", "\t", "\r\n", "\x00", " ann", "ann ", "a\x00b", "a\x7fb"])
+def test_a_confirmed_token_naming_no_usable_user_is_refused(
+    fake: FakeAuthorizer, subject: str
+) -> None:
+    """Authorizer only asks for a non-empty ``sub``; an allow must name its user exactly, so a
+    blank, padded or control-character subject (which would reach the app empty or mangled)
+    is refused, and remembered like any definitive no."""
+    result, asked = verify(fake, id_token(fake, sub=subject))
+    assert_invalid(result)
+    assert asked == 1
+    assert result.headers["Cache-Control"] == "private, max-age=5"

@@ -55,3 +55,14 @@ def test_error_pages_carry_the_status_but_not_the_message() -> None:
 
     without_detail(write_error)("sock", 400, "Bad Request", f"Invalid Request Line '{TOKEN}'")
     assert written == [("sock", 400, "Bad Request", "")]
+
+
+def test_gunicorns_501_for_a_transfer_coding_is_a_400() -> None:
+    written: list[int] = []
+
+    def write_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+        written.append(status_int)
+
+    without_detail(write_error)("sock", 501, "Bad Request", "Unsupported transfer coding: 'foo'")
+    without_detail(write_error)("sock", 500, "Internal Server Error", "")
+    assert written == [400, 500]
