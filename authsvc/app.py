@@ -19,6 +19,7 @@ from authsvc.breaker import CircuitBreaker, LoggedEvents
 from authsvc.cache import Clock, DecisionCache
 from authsvc.decision_log import DecisionLog
 from authsvc.errors import AuthError, AuthorizerUnavailable
+from authsvc.jwks import Key, KeyProvider, LocalVerifier
 from authsvc.metrics import Metrics
 from authsvc.periodic import Every
 from authsvc.readiness import Readiness
@@ -59,6 +60,7 @@ def create_app(
     (``periodic.every``) runs the housekeeping jobs: without it, nothing runs in the
     background."""
     metrics = Metrics(registry or CollectorRegistry())
+    local: LocalVerifier | None = None
     if authorizer is None:
         # Connections kept to Authorizer: one per concurrent call (threads, or greenlets).
         pool_size = settings.threads if settings.worker_class == "gthread" else 64
@@ -78,6 +80,12 @@ def create_app(
             is_held_back=lambda: breaker.is_open,
         )
         authorizer = client
+        if settings.verify_mode != "remote":
+            local = LocalVerifier(
+                KeyProvider(client.fetch_keys, static_keys=_shared_secret(settings)),
+                role_claim=settings.role_claim,
+                clock=clock,
+            )
     if cache is None:
         cache = DecisionCache(
             ttl_s=settings.cache_ttl_s,
@@ -98,6 +106,8 @@ def create_app(
         # Tokens of Authorizer's basic login carry its client id as aud; Authorizer 2.4 no
         # longer checks it, so a token issued to another client would pass without this.
         audience=settings.authorizer_client_id,
+        local=local,
+        ask_authorizer_too=settings.verify_mode != "jwks",
     )
     app = falcon.App()
     decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock, write=write_decision)
@@ -107,6 +117,15 @@ def create_app(
     app.add_route("/metrics", MetricsResource(metrics, multiprocess_dir))
     app.add_error_handler(AuthError, _auth_error_handler(settings))
     return app
+
+
+def _shared_secret(settings: Settings) -> tuple[Key, ...]:
+    """The HS key of an Authorizer that publishes none (AUTHSVC_JWT_SECRET[_FILE])."""
+    secret = settings.jwt_secret
+    if settings.jwt_secret_file:
+        with open(settings.jwt_secret_file, encoding="utf-8") as file:
+            secret = file.read().strip()
+    return (Key(settings.jwt_type, secret.encode("utf-8")),) if secret else ()
 
 
 def _always_ready() -> Readiness:

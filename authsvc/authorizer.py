@@ -31,6 +31,7 @@ from authsvc.errors import (
     UnconfirmedRejection,
 )
 from authsvc.identity import Identity, identity_from_claims
+from authsvc.jwks import KeySet, keys_from_jwks
 from authsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,35 @@ class AuthorizerClient:
             else:
                 self._breaker.failed()
             self._calls.authorizer_call(field, outcome, now - started)
+
+    def fetch_keys(self) -> KeySet:
+        """Authorizer's issuer and signing keys: discovery, then its ``jwks_uri``."""
+        discovery = self._get_json("/.well-known/openid-configuration")
+        issuer = discovery.get("issuer")
+        jwks_uri = discovery.get("jwks_uri")
+        if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
+            raise AuthorizerUnavailable("discovery document without issuer or jwks_uri")
+        # The keys are read from Authorizer itself (AUTHORIZER_URL), whatever public host
+        # the discovery document names.
+        path = urlsplit(jwks_uri).path or "/.well-known/jwks.json"
+        return KeySet(keys_from_jwks(self._get_json(path)), issuer)
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        started = self._monotonic()
+        outcome = "unavailable"
+        try:
+            with self._session.get(self._base + path, timeout=self._timeout) as response:
+                if response.status_code != 200:
+                    raise AuthorizerUnavailable(f"GET {path}: HTTP {response.status_code}")
+                document = response.json()
+            if not isinstance(document, dict):
+                raise AuthorizerUnavailable(f"GET {path}: not a JSON object")
+            outcome = "confirmed"
+            return document
+        except (requests.RequestException, ValueError) as exc:
+            raise AuthorizerUnavailable(f"GET {path}: {type(exc).__name__}") from None
+        finally:
+            self._calls.authorizer_call("keys", outcome, self._monotonic() - started)
 
     def probe(self) -> bool:
         """Whether Authorizer's health endpoint answers 200 (``/healthz``, 1.x: ``/health``)."""

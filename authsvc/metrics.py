@@ -22,7 +22,7 @@ OUTCOME_REASONS = {
     "deny": ("missing_credential", "invalid_credential", "missing_role", "invalid_request"),
     "error": ("authorizer_unavailable",),
 }
-AUTHORIZER_OPERATIONS = ("validate_jwt_token", "validate_session", "health")
+AUTHORIZER_OPERATIONS = ("validate_jwt_token", "validate_session", "health", "keys")
 AUTHORIZER_OUTCOMES = ("confirmed", "rejected", "unavailable", "rate_limited")
 # Cached answers take tens of microseconds; Authorizer round trips milliseconds to seconds.
 VERIFY_BUCKETS = (

@@ -193,6 +193,13 @@ def _is_safe_atom(key: str) -> bool:
     return False  # the environ (e) holds the query string and every header
 
 
+def optional_path(raw: str) -> str:
+    """An absolute file path, or empty."""
+    if raw and not raw.startswith("/"):
+        raise ValueError("expected an absolute file path")
+    return raw
+
+
 def access_log(raw: str) -> str:
     """off, - (standard output), or a file path."""
     if raw == "off" or raw == "-" or raw.startswith("/"):

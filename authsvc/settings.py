@@ -23,6 +23,7 @@ from authsvc.parsers import (
     cookie_names,
     integer,
     number,
+    optional_path,
     optional_url,
     token_types,
     url,
@@ -213,6 +214,38 @@ SPECS: tuple[Spec, ...] = (
         "%({cookie}i)s, ...) are refused.",
     ),
     Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", choice(*LOG_LEVELS), "Log level."),
+    Spec(
+        "AUTHSVC_VERIFY_MODE",
+        "verify_mode",
+        "remote",
+        choice("remote", "jwks", "hybrid"),
+        "remote: Authorizer confirms every uncached credential. jwks: bearer tokens are "
+        "verified locally against Authorizer's published keys (cannot see a logout). hybrid: "
+        "local first, so forged or expired tokens never reach Authorizer, then Authorizer.",
+    ),
+    Spec(
+        "AUTHSVC_JWT_SECRET",
+        "jwt_secret",
+        "",
+        str,
+        "For jwks/hybrid with an HS256/384/512 Authorizer (which publishes no key): its "
+        "--jwt-secret.",
+        is_secret=True,
+    ),
+    Spec(
+        "AUTHSVC_JWT_SECRET_FILE",
+        "jwt_secret_file",
+        "",
+        optional_path,
+        "The same secret read from a file (a mounted Kubernetes secret, say).",
+    ),
+    Spec(
+        "AUTHSVC_JWT_TYPE",
+        "jwt_type",
+        "HS256",
+        choice("HS256", "HS384", "HS512"),
+        "The algorithm of that secret: Authorizer's --jwt-type.",
+    ),
 )
 
 
@@ -244,6 +277,10 @@ class Settings:
     access_log: str = "off"
     access_log_format: str = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
     log_level: str = "INFO"
+    verify_mode: str = "remote"
+    jwt_secret: str = field(default="", repr=False)
+    jwt_secret_file: str = ""
+    jwt_type: str = "HS256"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -262,6 +299,8 @@ class Settings:
             except ValueError as exc:
                 shown = "(hidden)" if spec.is_secret else repr(_USERINFO.sub("://***@", raw))
                 problems.append(f"{spec.env}: {exc}, got {shown}")
+        if values.get("jwt_secret") and values.get("jwt_secret_file"):
+            problems.append("AUTHSVC_JWT_SECRET_FILE: set it or AUTHSVC_JWT_SECRET, not both")
         if problems:
             raise SettingsError(problems)
         return cls(**values)  # type: ignore[arg-type]  # SPECS maps each field to its parser

@@ -15,9 +15,10 @@ from typing import Protocol
 from authsvc import credentials, policy
 from authsvc.cache import DecisionCache, Hit, Rejection, authorization_key, key_for
 from authsvc.credentials import CookieLookup, Credential
-from authsvc.errors import AccessDenied, InvalidCredentials
+from authsvc.errors import AccessDenied, AuthorizerUnavailable, InvalidCredentials
 from authsvc.flight import SingleFlight
 from authsvc.identity import Identity
+from authsvc.jwks import LocalVerifier
 
 
 class Authorizer(Protocol):
@@ -49,8 +50,14 @@ class Verifier:
         cookie_names: Sequence[str],
         flight_wait_s: float,
         audience: str = "",
+        local: LocalVerifier | None = None,
+        ask_authorizer_too: bool = True,
     ) -> None:
-        """``audience``: the ``aud`` every bearer token must carry ("" accepts any)."""
+        """``audience``: the ``aud`` every bearer token must carry ("" accepts any);
+        ``local``: verify bearer tokens against Authorizer's keys first (jwks and hybrid
+        modes); ``ask_authorizer_too``: then confirm the survivors with Authorizer (hybrid)."""
+        self._local = local
+        self._ask_authorizer_too = ask_authorizer_too or local is None
         self._authorizer = authorizer
         self._cache = cache
         self._token_types = token_types
@@ -125,6 +132,18 @@ class Verifier:
             if token_type not in self._token_types:
                 raise InvalidCredentials("token type not accepted")
             credentials.check_audience(claims, self._audience)
+            if self._local is not None:
+                # A forged, expired or foreign token ends here, without an Authorizer call;
+                # like the other local refusals, it is not cached.
+                try:
+                    identity = self._local.verify(credential.value, token_type)
+                except AuthorizerUnavailable:
+                    if not self._ask_authorizer_too:
+                        raise  # jwks: no keys, no allow
+                    # hybrid without keys: Authorizer alone decides, as in remote mode
+                else:
+                    if not self._ask_authorizer_too:
+                        return self._cache.put(key, identity)
         try:
             if credential.kind == "bearer":
                 identity = self._authorizer.verify_token(credential.value, token_type)

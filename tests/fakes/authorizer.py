@@ -108,6 +108,12 @@ class FakeAuthorizer:
         """The verification key as PEM (None for HS256), for clients that verify locally."""
         return self._key.public_key_pem
 
+    @property
+    def jwt_secret(self) -> bytes | None:
+        """The HMAC secret of an HS* server (its --jwt-secret), else None."""
+        private = self._key.private
+        return private if isinstance(private, bytes) else None
+
     def start(self) -> FakeAuthorizer:
         """Bind (port 0 picks a free one) and serve on a daemon thread.
 

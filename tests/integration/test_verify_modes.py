@@ -1,0 +1,113 @@
+"""AUTHSVC_VERIFY_MODE through the real app and the fake Authorizer: remote, jwks, hybrid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import falcon.testing
+import pytest
+
+from authsvc.app import create_app
+from authsvc.errors import SettingsError
+from authsvc.settings import Settings
+from tests.fakes.authorizer import FakeAuthorizer
+from tests.jwts import make_jwt
+
+PASSWORD = "a verify-mode password"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAuthorizer]:
+    with FakeAuthorizer() as fake:
+        fake.add_user("m@example.com", PASSWORD, roles=["user", "admin"])
+        yield fake
+
+
+def client(fake: FakeAuthorizer, mode: str, **env: str) -> falcon.testing.TestClient:
+    settings = Settings.from_environ(
+        {
+            "AUTHORIZER_URL": fake.url,
+            "AUTHORIZER_CLIENT_ID": fake.client_id,
+            "AUTHSVC_VERIFY_MODE": mode,
+            **env,
+        }
+    )
+    return falcon.testing.TestClient(create_app(settings))
+
+
+def status(app: falcon.testing.TestClient, token: str, roles: str = "") -> int:
+    return app.simulate_get(
+        "/verify", query_string=f"roles={roles}", headers={"Authorization": f"Bearer {token}"}
+    ).status_code
+
+
+@pytest.mark.parametrize("mode", ["jwks", "hybrid"])
+def test_forged_and_expired_tokens_never_reach_authorizer(fake: FakeAuthorizer, mode: str) -> None:
+    app = client(fake, mode)
+    login = fake.login("m@example.com", PASSWORD)
+    assert status(app, login.access_token) == 200  # keys fetched, the token confirmed
+    fake.reset_counters()
+    flood = [make_jwt(sub=f"forged-{n}") for n in range(50)]
+    claims = fake.token_claims(token_type="id_token")
+    flood.append(fake.sign({**claims, "exp": int(claims["exp"]) - 7200}))  # type: ignore[call-overload]
+    assert {status(app, token) for token in flood} == {403}
+    assert fake.calls.get("validate_jwt_token", 0) == 0
+
+
+def test_jwks_mode_confirms_locally_and_cannot_see_a_logout(fake: FakeAuthorizer) -> None:
+    app = client(fake, "jwks")
+    login = fake.login("m@example.com", PASSWORD, roles=["user", "admin"])
+    fake.reset_counters()
+    assert status(app, login.access_token, "admin") == 200
+    assert status(app, login.access_token, "editor") == 403
+    assert fake.calls.get("validate_jwt_token", 0) == 0
+    other = fake.login("m@example.com", PASSWORD)
+    fake.logout(access_token=other.access_token)
+    assert status(app, other.access_token) == 200  # the documented trade-off
+
+
+def test_hybrid_mode_asks_authorizer_for_the_survivors_so_a_logout_counts(
+    fake: FakeAuthorizer,
+) -> None:
+    app = client(fake, "hybrid")
+    login = fake.login("m@example.com", PASSWORD)
+    fake.logout(access_token=login.access_token)
+    fake.reset_counters()
+    assert status(app, login.access_token) == 403
+    assert fake.calls.get("validate_jwt_token", 0) == 1
+
+
+def test_jwks_mode_without_reachable_keys_is_503_never_200(fake: FakeAuthorizer) -> None:
+    login = fake.login("m@example.com", PASSWORD)
+    url = fake.url
+    fake.stop()
+    settings = Settings.from_environ(
+        {"AUTHORIZER_URL": url, "AUTHSVC_VERIFY_MODE": "jwks", "AUTHSVC_CIRCUIT_FAILURES": "0"}
+    )
+    app = falcon.testing.TestClient(create_app(settings))
+    assert status(app, login.access_token) == 503
+
+
+def test_an_hs_secret_comes_from_a_file_and_both_ways_at_once_are_refused(
+    tmp_path: Path,
+) -> None:
+    with FakeAuthorizer(alg="HS256") as fake:
+        fake.add_user("m@example.com", PASSWORD)
+        secret = fake.jwt_secret
+        assert secret is not None
+        path = tmp_path / "secret"
+        path.write_bytes(secret + b"\n")
+        app = client(fake, "jwks", AUTHSVC_JWT_SECRET_FILE=str(path))
+        login = fake.login("m@example.com", PASSWORD)
+        fake.reset_counters()
+        assert status(app, login.access_token) == 200
+        assert fake.calls.get("validate_jwt_token", 0) == 0
+        with pytest.raises(SettingsError, match="not both"):
+            Settings.from_environ(
+                {
+                    "AUTHORIZER_URL": fake.url,
+                    "AUTHSVC_JWT_SECRET": "x",
+                    "AUTHSVC_JWT_SECRET_FILE": str(path),
+                }
+            )
