@@ -34,6 +34,7 @@ from authsvc.resources import (
     set_freshness,
 )
 from authsvc.settings import Settings
+from authsvc.shared_cache import SharedCache
 from authsvc.verifier import Authorizer, Verifier
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,11 @@ def create_app(
         audience=settings.authorizer_client_id,
         local=local,
         ask_authorizer_too=settings.verify_mode != "jwks",
+        shared=SharedCache.from_url(
+            settings.cache_url, timeout_s=settings.cache_timeout_s, events=metrics
+        )
+        if settings.cache_url
+        else None,
     )
     app = falcon.App()
     decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock, write=write_decision)

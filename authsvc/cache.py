@@ -161,9 +161,16 @@ class DecisionCache:
         self._store(key, now, fresh_for, identity)
         return identity, max(fresh_for, 0.0)
 
-    def put_rejection(self, key: bytes, error: type[AuthError]) -> None:
-        """Remember Authorizer's definitive "no" for the negative TTL."""
-        self._store(key, self._clock(), self._negative_ttl_s, Rejection(error))
+    def put_hit(self, key: bytes, hit: Hit) -> None:
+        """Keep a verdict another cache already holds, for what is left of its life."""
+        verdict, fresh_for = hit
+        self._store(key, self._clock(), fresh_for, verdict)
+
+    def put_rejection(self, key: bytes, error: type[AuthError]) -> Hit:
+        """Remember Authorizer's definitive "no" for the negative TTL; return it."""
+        rejection = Rejection(error)
+        self._store(key, self._clock(), self._negative_ttl_s, rejection)
+        return rejection, self._negative_ttl_s
 
     def _store(self, key: bytes, now: float, fresh_for: float, verdict: Verdict) -> None:
         if fresh_for <= 0:

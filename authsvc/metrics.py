@@ -123,6 +123,15 @@ class Metrics:
         self.cache_hits = cache_events.labels("hit")
         self.cache_misses = cache_events.labels("miss")
         self.cache_evictions = cache_events.labels("eviction")
+        shared_events = Counter(
+            "authsvc_shared_cache_events",
+            "Shared (Redis) cache lookups and failures: hit, miss, unreadable, error.",
+            ["event"],
+            registry=registry,
+        )
+        self.shared_cache_events = {
+            event: shared_events.labels(event) for event in ("hit", "miss", "unreadable", "error")
+        }
         self.cache_entries = Gauge(
             "authsvc_cache_entries",
             "Credentials currently in the decision caches (summed over live workers).",
@@ -159,6 +168,9 @@ class Metrics:
 
     def authorizer_throttled(self, operation: str) -> None:
         self.authorizer_throttled_answers[operation].inc()
+
+    def shared_cache_event(self, event: str) -> None:
+        self.shared_cache_events[event].inc()
 
     def circuit_changed(self, *, is_open: bool) -> None:
         self.circuit_open.set(1 if is_open else 0)

@@ -193,6 +193,13 @@ def _is_safe_atom(key: str) -> bool:
     return False  # the environ (e) holds the query string and every header
 
 
+def optional_redis_url(raw: str) -> str:
+    """redis://, rediss:// (TLS) or unix:// URL, or empty."""
+    if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return raw
+
+
 def optional_path(raw: str) -> str:
     """An absolute file path, or empty."""
     if raw and not raw.startswith("/"):

@@ -24,6 +24,7 @@ from authsvc.parsers import (
     integer,
     number,
     optional_path,
+    optional_redis_url,
     optional_url,
     token_types,
     url,
@@ -215,6 +216,22 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", choice(*LOG_LEVELS), "Log level."),
     Spec(
+        "AUTHSVC_CACHE_URL",
+        "cache_url",
+        "",
+        optional_redis_url,
+        "Redis shared by every worker and replica (redis://[:password@]host:6379/0): one "
+        "Authorizer call per credential per TTL for the whole fleet. Empty: per-worker only.",
+        is_secret=True,
+    ),
+    Spec(
+        "AUTHSVC_CACHE_TIMEOUT",
+        "cache_timeout_s",
+        "0.1",
+        number(0.005, 5),
+        "Seconds to wait for Redis before treating it as a miss (then it is left alone 5 s).",
+    ),
+    Spec(
         "AUTHSVC_VERIFY_MODE",
         "verify_mode",
         "remote",
@@ -277,6 +294,8 @@ class Settings:
     access_log: str = "off"
     access_log_format: str = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
     log_level: str = "INFO"
+    cache_url: str = field(default="", repr=False)
+    cache_timeout_s: float = 0.1
     verify_mode: str = "remote"
     jwt_secret: str = field(default="", repr=False)
     jwt_secret_file: str = ""

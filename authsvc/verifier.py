@@ -19,6 +19,7 @@ from authsvc.errors import AccessDenied, AuthorizerUnavailable, InvalidCredentia
 from authsvc.flight import SingleFlight
 from authsvc.identity import Identity
 from authsvc.jwks import LocalVerifier
+from authsvc.shared_cache import SharedCache
 
 
 class Authorizer(Protocol):
@@ -52,11 +53,13 @@ class Verifier:
         audience: str = "",
         local: LocalVerifier | None = None,
         ask_authorizer_too: bool = True,
+        shared: SharedCache | None = None,
     ) -> None:
         """``audience``: the ``aud`` every bearer token must carry ("" accepts any);
         ``local``: verify bearer tokens against Authorizer's keys first (jwks and hybrid
         modes); ``ask_authorizer_too``: then confirm the survivors with Authorizer (hybrid)."""
         self._local = local
+        self._shared = shared
         self._ask_authorizer_too = ask_authorizer_too or local is None
         self._authorizer = authorizer
         self._cache = cache
@@ -132,18 +135,23 @@ class Verifier:
             if token_type not in self._token_types:
                 raise InvalidCredentials("token type not accepted")
             credentials.check_audience(claims, self._audience)
-            if self._local is not None:
-                # A forged, expired or foreign token ends here, without an Authorizer call;
-                # like the other local refusals, it is not cached.
-                try:
-                    identity = self._local.verify(credential.value, token_type)
-                except AuthorizerUnavailable:
-                    if not self._ask_authorizer_too:
-                        raise  # jwks: no keys, no allow
-                    # hybrid without keys: Authorizer alone decides, as in remote mode
-                else:
-                    if not self._ask_authorizer_too:
-                        return self._cache.put(key, identity)
+        if self._shared is not None:
+            shared = self._shared.get(key)
+            if shared is not None:  # another worker or replica asked already
+                self._cache.put_hit(key, shared)
+                return shared
+        if credential.kind == "bearer" and self._local is not None:
+            # A forged, expired or foreign token ends here, without an Authorizer call;
+            # like the other local refusals, it is not cached.
+            try:
+                identity = self._local.verify(credential.value, token_type)
+            except AuthorizerUnavailable:
+                if not self._ask_authorizer_too:
+                    raise  # jwks: no keys, no allow
+                # hybrid without keys: Authorizer alone decides, as in remote mode
+            else:
+                if not self._ask_authorizer_too:
+                    return self._remember(key, self._cache.put(key, identity))
         try:
             if credential.kind == "bearer":
                 identity = self._authorizer.verify_token(credential.value, token_type)
@@ -152,9 +160,15 @@ class Verifier:
             check_subject(identity.subject)
         except InvalidCredentials as exc:
             if exc.is_definitive:
-                self._cache.put_rejection(key, InvalidCredentials)
+                self._remember(key, self._cache.put_rejection(key, InvalidCredentials))
             raise
-        return self._cache.put(key, identity)
+        return self._remember(key, self._cache.put(key, identity))
+
+    def _remember(self, key: bytes, hit: Hit) -> Hit:
+        """Share a fresh verdict with the other workers and replicas (when Redis is set)."""
+        if self._shared is not None:
+            self._shared.put(key, hit)
+        return hit
 
 
 def check_subject(subject: str) -> None:

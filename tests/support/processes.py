@@ -125,6 +125,13 @@ def wait_for_http(
     _poll(process, f"GET {url} to answer as expected", answers, timeout_s)
 
 
+def wait_until(
+    process: Process, what: str, probe: Callable[[], bool], *, timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Return once `probe()` is true; raise `NotReadyError` if the process dies or time runs out."""
+    _poll(process, what, probe, timeout_s)
+
+
 def http_status(url: str) -> int | None:
     """The status of a GET of `url`, or None when nothing answers."""
     try:

@@ -1,0 +1,125 @@
+"""The shared decision cache on a real redis-server: fleet-wide reuse, and failures as misses."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from authsvc.cache import Rejection
+from authsvc.errors import InvalidCredentials
+from authsvc.identity import Identity
+from authsvc.shared_cache import PREFIX, SharedCache
+from tests.fakes.authorizer import FakeAuthorizer
+from tests.support import processes
+from tests.support.redis_server import running_redis
+from tests.support.stack import MissingBinary
+
+PASSWORD = "a shared-cache password"
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with running_redis(tmp_path_factory.mktemp("redis")) as url:
+            yield url
+    except MissingBinary as exc:
+        pytest.skip(str(exc))
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def shared_cache_event(self, event: str) -> None:
+        self.seen.append(event)
+
+
+def test_verdicts_round_trip_with_their_remaining_life(redis_url: str) -> None:
+    events = Events()
+    cache = SharedCache.from_url(redis_url, timeout_s=0.5, events=events)
+    identity = Identity("u-1", "u@example.com", ("admin", "user"), True, "access_token", 2e9)
+    cache.put(b"\x01" * 32, (identity, 30.0))
+    cache.put(b"\x02" * 32, (Rejection(InvalidCredentials), 5.0))
+    hit = cache.get(b"\x01" * 32)
+    assert hit is not None
+    assert hit[0] == identity
+    assert 29 < hit[1] <= 30
+    rejected = cache.get(b"\x02" * 32)
+    assert rejected is not None
+    assert rejected[0] == Rejection(InvalidCredentials)
+    assert cache.get(b"\x03" * 32) is None
+    assert events.seen == ["hit", "hit", "miss"]
+    keys = redis.Redis.from_url(redis_url).keys(PREFIX + "*")
+    assert all(len(key) == len(PREFIX) + 64 for key in keys)  # digests, never credentials
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [b"not json", b"[]", b'{"sub": "", "email": "", "roles": []}', b'{"rejected": "allow"}'],
+)
+def test_anything_unexpected_in_redis_is_a_miss(redis_url: str, stored: bytes) -> None:
+    redis.Redis.from_url(redis_url).set(PREFIX + ("ab" * 32), stored, px=10_000)
+    events = Events()
+    assert SharedCache.from_url(redis_url, timeout_s=0.5, events=events).get(b"\xab" * 32) is None
+    assert events.seen == ["unreadable"]
+
+
+def test_a_redis_that_is_down_is_a_miss_quickly_and_left_alone_for_a_while() -> None:
+    events = Events()
+    closed = f"redis://127.0.0.1:{processes.free_port()}/0"
+    cache = SharedCache.from_url(closed, timeout_s=0.2, events=events)
+    assert cache.get(b"\x01" * 32) is None
+    assert cache.get(b"\x01" * 32) is None  # resting: not even tried
+    cache.put(b"\x01" * 32, (Identity("u"), 30.0))
+    assert events.seen == ["error"]
+
+
+@contextlib.contextmanager
+def authsvc(tmp_path: Path, fake: FakeAuthorizer, redis_url: str) -> Iterator[str]:
+    """An authsvc instance (2 workers) on the shared Redis; yields its URL."""
+    port = processes.free_port()
+    env = {
+        **os.environ,
+        "AUTHORIZER_URL": fake.url,
+        "AUTHORIZER_CLIENT_ID": fake.client_id,
+        "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_WORKERS": "2",
+        "AUTHSVC_CACHE_URL": redis_url,
+    }
+    process = processes.start(
+        "authsvc", [sys.executable, "-m", "authsvc"], log_path=tmp_path / f"{port}.log", env=env
+    )
+    try:
+        processes.wait_for_http(process, f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop(process)
+
+
+def test_two_authsvc_instances_share_one_authorizer_call_per_token(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with (
+        FakeAuthorizer() as fake,
+        contextlib.ExitStack() as stack,
+        requests.Session() as session,
+    ):
+        fake.add_user("s@example.com", PASSWORD)
+        tokens = [fake.login("s@example.com", PASSWORD).access_token for _ in range(10)]
+        instances = [stack.enter_context(authsvc(tmp_path, fake, redis_url)) for _ in range(2)]
+        fake.reset_counters()
+        for url in instances:
+            for token in tokens * 4:  # several requests each: both workers of each instance
+                answer = session.get(
+                    f"{url}/verify", headers={"Authorization": f"Bearer {token}"}, timeout=10
+                )
+                assert answer.status_code == 200
+        # Ten tokens, two instances of two workers each: ten Authorizer calls in all.
+        assert fake.calls.get("validate_jwt_token", 0) == len(tokens)
