@@ -1,0 +1,110 @@
+"""deploy/k8s, checked offline: core kinds against the Kubernetes API schemas (strict), CRD
+examples for the fields their controllers require, and agreement with the image and the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from authsvc.settings import Settings
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.31"
+IDENTITY_HEADERS = ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Roles"]
+
+
+def documents(name: str) -> list[dict[str, Any]]:
+    with (K8S / name).open(encoding="utf-8") as file:
+        return [doc for doc in yaml.safe_load_all(file) if doc]
+
+
+def by_kind() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in documents(path.name):
+            found[doc["kind"]] = doc
+    return found
+
+
+CORE_FILES = [
+    "deployment.yaml",
+    "service.yaml",
+    "hpa.yaml",
+    "pdb.yaml",
+    "ingress-nginx-example.yaml",
+]
+
+
+@pytest.mark.parametrize("name", CORE_FILES)
+def test_core_kinds_validate_strictly_against_the_api_schema(name: str) -> None:
+    for doc in documents(name):
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_existing_files_and_every_base_manifest() -> None:
+    (kustomization,) = documents("kustomization.yaml")
+    resources = kustomization["resources"]
+    assert all((K8S / name).is_file() for name in resources)
+    assert set(resources) == {
+        "deployment.yaml",
+        "service.yaml",
+        "hpa.yaml",
+        "pdb.yaml",
+        "servicemonitor.yaml",
+    }
+
+
+def test_deployment_is_hardened_and_probes_the_right_endpoints() -> None:
+    deployment = by_kind()["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the Dockerfile's USER
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "preStop" in container["lifecycle"]
+    assert "limits" in container["resources"]
+    assert "requests" in container["resources"]
+    default_port = int(Settings.from_environ({"AUTHORIZER_URL": "http://a"}).bind.rsplit(":")[1])
+    assert container["ports"][0]["containerPort"] == default_port
+    env = {item["name"] for item in container["env"]}
+    assert "AUTHORIZER_URL" in env
+
+
+def test_service_hpa_pdb_and_monitor_all_select_the_deployment() -> None:
+    kinds = by_kind()
+    labels = kinds["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert kinds["Service"]["spec"]["selector"].items() <= labels.items()
+    assert kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert kinds["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] == "authsvc"
+    monitor = kinds["ServiceMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    port_names = {port["name"] for port in kinds["Service"]["spec"]["ports"]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in port_names
+    assert endpoint["path"] == "/metrics"
+
+
+def test_ingress_nginx_example_asks_verify_and_passes_the_identity_headers() -> None:
+    annotations = by_kind()["Ingress"]["metadata"]["annotations"]
+    assert "/verify" in annotations["nginx.ingress.kubernetes.io/auth-url"]
+    headers = annotations["nginx.ingress.kubernetes.io/auth-response-headers"].split(",")
+    assert headers == IDENTITY_HEADERS
+
+
+def test_traefik_middleware_example_has_what_forwardauth_requires() -> None:
+    middleware = by_kind()["Middleware"]
+    assert middleware["apiVersion"] == "traefik.io/v1alpha1"
+    forward = middleware["spec"]["forwardAuth"]
+    assert "/verify" in forward["address"]
+    assert forward["authResponseHeaders"] == IDENTITY_HEADERS
+    assert forward["trustForwardHeader"] is False
+    route = by_kind()["IngressRoute"]
+    assert route["spec"]["routes"][0]["middlewares"] == [{"name": "authsvc"}]
