@@ -23,11 +23,12 @@ from tests.support.stack import (
     Proxy,
     StackError,
     running_authsvc,
+    running_caddy,
     running_nginx,
     running_traefik,
 )
 
-PROXY_NAMES = ("nginx", "traefik")
+PROXY_NAMES = ("nginx", "traefik", "caddy")
 CLIENT_ID = "authsvc-e2e"
 USER = ("ada@example.com", "ada's password 1", ("user",))
 ADMIN = ("grace@example.com", "grace's password 1", ("user", "admin"))
@@ -66,7 +67,9 @@ class Proxies:
     def get(self, name: str, authsvc_url: str) -> Proxy:
         key = (name, authsvc_url)
         if key not in self._running:
-            launch = {"nginx": running_nginx, "traefik": running_traefik}[name]
+            launch = {"nginx": running_nginx, "traefik": running_traefik, "caddy": running_caddy}[
+                name
+            ]
             workdir = self._tmp_path_factory.mktemp(name)
             with stack_outcomes():
                 self._running[key] = self._stack.enter_context(

