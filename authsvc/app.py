@@ -54,6 +54,7 @@ def create_app(
     readiness: Readiness | None = None,
     write_decision: Callable[[str], None] | None = None,
     every: Every | None = None,
+    is_draining: Callable[[], bool] = lambda: False,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app; tests inject a fake ``authorizer``, a ``cache``, a ``clock``, a
     ``registry`` to read metrics from, and ``readiness``. Under gunicorn, ``multiprocess_dir``
@@ -79,6 +80,7 @@ def create_app(
             lambda: client.last_answer_at,
             time.monotonic,
             is_held_back=lambda: breaker.is_open,
+            is_draining=is_draining,
         )
         authorizer = client
         if settings.verify_mode != "remote":

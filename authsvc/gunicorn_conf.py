@@ -7,15 +7,19 @@ proxy's upstream keep-alive so a reused connection is never closed under a reque
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import shutil
 import tempfile
+import time
+from typing import Any
 
 from gunicorn import util as _gunicorn_util
 
 from authsvc import redaction
+from authsvc.readiness import DRAIN_MARKER_ENV
 from authsvc.settings import Settings
 
 _settings = Settings.from_environ(os.environ)
@@ -66,10 +70,34 @@ _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
+# Graceful drain: on SIGTERM the workers' /readyz answers 503 (they see this marker file) for
+# AUTHSVC_SHUTDOWN_DELAY seconds while they keep serving, so load balancers and orchestrators
+# stop sending first; then gunicorn's graceful stop lets in-flight /verify calls finish.
+# SIGINT and SIGQUIT stop at once, as gunicorn's do.
+_drain_marker = os.path.join(_metrics_dir, "draining")
+os.environ[DRAIN_MARKER_ENV] = _drain_marker
+
+
 def on_starting(server: object) -> None:
     os.makedirs(_metrics_dir, exist_ok=True)
-    for stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
-        os.remove(stale)
+    for stale in [*glob.glob(os.path.join(_metrics_dir, "*.db")), _drain_marker]:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(stale)
+
+
+def when_ready(server: Any) -> None:
+    stop_gracefully = server.handle_term  # called from the arbiter's loop, not a signal frame
+
+    def drain_then_stop() -> None:
+        delay_s = _settings.shutdown_delay_s
+        if delay_s > 0 and not os.path.exists(_drain_marker):
+            with open(_drain_marker, "w", encoding="utf-8"):
+                pass
+            server.log.info("SIGTERM: /readyz answers 503 for %g s, then a graceful stop", delay_s)
+            time.sleep(delay_s)  # the workers keep serving meanwhile
+        stop_gracefully()
+
+    server.handle_term = drain_then_stop
 
 
 def child_exit(server: object, worker: object) -> None:

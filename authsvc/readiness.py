@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+DRAIN_MARKER_ENV = "AUTHSVC_DRAIN_MARKER"
+"""Set by gunicorn_conf for the workers: the file whose existence means "shutting down"."""
 FRESH_S = 30.0
 PROBE_EVERY_S = 5.0
 
@@ -25,9 +27,12 @@ class Readiness:
         monotonic: Callable[[], float],
         *,
         is_held_back: Callable[[], bool] = lambda: False,
+        is_draining: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``is_held_back``: whether the circuit breaker is holding Authorizer calls back."""
+        """``is_held_back``: whether the circuit breaker is holding Authorizer calls back;
+        ``is_draining``: whether the process is shutting down."""
         self._is_held_back = is_held_back
+        self._is_draining = is_draining
         self._probe = probe
         self._last_answer_at = last_answer_at
         self._monotonic = monotonic
@@ -36,6 +41,8 @@ class Readiness:
         self._probe_ok = False
 
     def problem(self) -> str | None:
+        if self._is_draining():
+            return "shutting down"
         if self._is_held_back():
             return "authorizer failing: circuit open"
         now = self._monotonic()

@@ -216,6 +216,14 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("AUTHSVC_LOG_LEVEL", "log_level", "INFO", choice(*LOG_LEVELS), "Log level."),
     Spec(
+        "AUTHSVC_SHUTDOWN_DELAY",
+        "shutdown_delay_s",
+        "5",
+        number(0, 120),
+        "On SIGTERM, seconds /readyz answers 503 while requests are still served, before the "
+        "graceful stop (in-flight checks finish); 0 stops at once.",
+    ),
+    Spec(
         "AUTHSVC_CACHE_URL",
         "cache_url",
         "",
@@ -294,6 +302,7 @@ class Settings:
     access_log: str = "off"
     access_log_format: str = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
     log_level: str = "INFO"
+    shutdown_delay_s: float = 5.0
     cache_url: str = field(default="", repr=False)
     cache_timeout_s: float = 0.1
     verify_mode: str = "remote"

@@ -5,6 +5,7 @@ The only module besides ``gunicorn_conf`` and ``cli`` that reads ``os.environ``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -12,6 +13,7 @@ import sys
 from authsvc import periodic
 from authsvc.app import create_app
 from authsvc.decision_log import LineBuffer
+from authsvc.readiness import DRAIN_MARKER_ENV
 from authsvc.settings import Settings
 
 settings = Settings.from_environ(os.environ)
@@ -31,4 +33,5 @@ application = create_app(
     if logging.getLevelName(settings.log_level) <= logging.INFO
     else None,
     every=periodic.every,
+    is_draining=functools.partial(os.path.exists, os.environ.get(DRAIN_MARKER_ENV, "")),
 )

@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **os.environ,
             "AUTHORIZER_URL": fake.url,
             "AUTHSVC_BIND": f"127.0.0.1:{port}",
+            "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
             "AUTHSVC_CACHE_TTL": "3600",
             "AUTHSVC_CACHE_MAX_ENTRIES": str(args.entries + 1000),
             "AUTHSVC_WORKERS": "1",

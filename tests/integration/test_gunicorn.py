@@ -28,6 +28,7 @@ def authsvc_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
         "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
         "AUTHSVC_WORKERS": "1",
     }
     log = tmp_path_factory.mktemp("gunicorn") / "authsvc.log"
@@ -130,6 +131,7 @@ def test_every_worker_class_confirms_tokens_with_authorizer(
             **os.environ,
             "AUTHORIZER_URL": fake.url,
             "AUTHSVC_BIND": f"127.0.0.1:{port}",
+            "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
             "AUTHSVC_WORKERS": "1",
             "AUTHSVC_WORKER_CLASS": worker_class,
         }
@@ -169,6 +171,7 @@ def test_metrics_add_up_across_workers_and_survive_a_worker_restart(tmp_path: Pa
         **os.environ,
         "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
         "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
         "AUTHSVC_WORKERS": "3",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -211,6 +214,7 @@ def test_decision_lines_reach_stderr_within_about_a_second_even_when_idle(
         **os.environ,
         "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
         "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
         "AUTHSVC_WORKERS": "1",
     }
     log = tmp_path / "log"

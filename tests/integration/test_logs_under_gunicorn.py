@@ -49,6 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pipe
         **os.environ,
         "AUTHORIZER_URL": f"http://127.0.0.1:{processes.free_port()}",
         "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
         "AUTHSVC_WORKERS": str(WORKERS),
         "AUTHSVC_ACCESS_LOG": "-",
     }

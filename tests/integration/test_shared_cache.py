@@ -90,6 +90,7 @@ def authsvc(tmp_path: Path, fake: FakeAuthorizer, redis_url: str) -> Iterator[st
         "AUTHORIZER_URL": fake.url,
         "AUTHORIZER_CLIENT_ID": fake.client_id,
         "AUTHSVC_BIND": f"127.0.0.1:{port}",
+        "AUTHSVC_SHUTDOWN_DELAY": "0",  # no drain: these tests stop it right away
         "AUTHSVC_WORKERS": "2",
         "AUTHSVC_CACHE_URL": redis_url,
     }
