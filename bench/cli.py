@@ -26,7 +26,7 @@ from tests.support.stack import REPO, StackError
 
 WORKER_CLASSES = ("gevent", "gthread", "sync")
 """sync last: it closes every connection, and its TIME_WAIT sockets outlive its runs."""
-GROUPS = ("workers", "limit", "nocache", "rate", "profile", "memory")
+GROUPS = ("workers", "limit", "nocache", "rate", "fleet", "profile", "memory")
 MEMORY_TIMEOUT_S = 300
 FAKE_BACKLOG = 4096
 PROFILED_CALLS, PROFILED_CALLS_QUICK = 20_000, 2_000
@@ -139,6 +139,7 @@ def _run_all(options: Options, *, groups: set[str], is_quick: bool) -> tuple[Res
             "limit": bench.proxy_limit,
             "nocache": bench.cache_disabled,
             "rate": bench.rate_limited,
+            "fleet": bench.fleet,
         }
         for name, step in steps.items():
             if name in groups:

@@ -46,8 +46,10 @@ class Measurement:
 
     @property
     def server_cpu_us_per_request(self) -> float:
-        """nginx plus the Python server (not the fake Authorizer, not wrk), per request."""
-        spent = self.cpu_s.get("nginx", 0.0) + self.cpu_s.get("app", 0.0)
+        """nginx plus the Python servers (not the fake Authorizer, not wrk), per request."""
+        spent = sum(
+            cpu for part, cpu in self.cpu_s.items() if part == "nginx" or part.startswith("app")
+        )
         return spent / self.result.requests * 1e6 if self.result.requests else 0.0
 
     def cpu_share(self, part: str) -> float:

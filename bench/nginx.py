@@ -9,7 +9,7 @@ directory of its own, with `authsvc` linked to deploy/nginx as in production.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,15 +44,20 @@ def has_cache_recipe() -> bool:
     ).is_file()
 
 
-def protected_site(port: int, upstream: str, *, workdir: Path, is_cached: bool) -> str:
+def protected_site(
+    port: int, upstream: str | Sequence[str], *, workdir: Path, is_cached: bool
+) -> str:
     """The recipe: `authsvc-auth.conf` (or the cached one) and `authsvc-protect.conf`.
 
-    `upstream` (host:port) is whatever answers /verify: authsvc, the bare app or nginx itself.
+    `upstream` (host:port, or several: nginx balances them round-robin) is whatever answers
+    /verify: authsvc, the bare app or nginx itself.
     """
     auth = CACHED_AUTH_RECIPE if is_cached else "authsvc-auth.conf"
     zone = f"    include {cache_zone(workdir)};\n" if is_cached else ""
+    addresses = [upstream] if isinstance(upstream, str) else list(upstream)
+    servers = " ".join(f"server {address};" for address in addresses)
     return f"""{zone}
-    upstream authsvc {{ server {upstream}; keepalive {UPSTREAM_KEEPALIVE}; }}
+    upstream authsvc {{ {servers} keepalive {UPSTREAM_KEEPALIVE}; }}
     server {{
         listen {LOOPBACK}:{port};
         access_log off;

@@ -102,6 +102,32 @@ def ratios(results: Results) -> list[Ratio]:
                 f"{nocache.result.rate_per_s:,.0f} req/s with every request asking the fake",
             )
         )
+    fleet = found.get("fleet.warm")
+    if fleet and "calls_first_window" in fleet.notes:
+        tokens = int(fleet.notes["tokens"])
+        per_token = int(fleet.notes["calls_first_window"]) / tokens
+        out.append(
+            Ratio(
+                "fleet (2 instances, one Redis): Authorizer calls per distinct token per TTL",
+                per_token,
+                "1",
+                per_token <= 1.0,
+                f"{fleet.notes['calls_first_window']} calls for {tokens} tokens in the first "
+                f"{fleet.notes['ttl_s']} s; {fleet.result.rate_per_s:,.0f} req/s",
+            )
+        )
+    remote, jwks = found.get("cold.remote"), found.get("cold.jwks")
+    if remote and jwks and remote.result.rate_per_s:
+        out.append(
+            Ratio(
+                "cache off (every request a miss): jwks / remote, req/s",
+                jwks.result.rate_per_s / remote.result.rate_per_s,
+                "(report)",
+                None,
+                f"jwks {jwks.result.rate_per_s:,.0f} req/s with {jwks.authorizer_calls} "
+                f"Authorizer calls; remote {remote.result.rate_per_s:,.0f} req/s",
+            )
+        )
     for key, what in (("rate.plain", "plain"), ("rate.cached", "nginx cache")):
         if key in found:
             bad = found[key].result.non_2xx + found[key].result.socket_errors

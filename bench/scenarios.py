@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from bench import measure, nginx, procs, servers, wrk
 from bench.measure import Load, Measurement
 from tests.fakes.authorizer import FakeAuthorizer
 from tests.support import processes
+from tests.support.redis_server import running_redis
 from tests.support.stack import LOOPBACK
 
 USERS = 50
@@ -27,6 +28,9 @@ RATE_LIMIT_RPS, RATE_LIMIT_BURST = 30.0, 20  # Authorizer 2.x's default per clie
 PACED_RATE_PER_S = 1000.0
 PACED_CONNECTIONS = 200
 VALIDATE_JWT = "validate_jwt_token"
+FLEET_USERS = 500
+FLEET_INSTANCES = 2
+FLEET_USERS_OFFSET = 1000  # fleet users' numbers, clear of the 51 of the other scenarios
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,78 @@ class Bench:
                 finally:
                     self.fake.set_rate_limit(0)
 
+    def fleet(self) -> None:
+        """Scenario 6 (issue 6): two authsvc instances on one Redis, and jwks vs remote mode.
+
+        Both instances (2 workers each) share one Redis decision cache behind one nginx, which
+        spreads the checks round-robin; FLEET_USERS distinct tokens. Counted from the fleet's
+        start, as for one instance: every Authorizer call the tokens cost in one TTL window.
+        Then, with the cache off (TTL 0, so every request is a cold miss), one authsvc in
+        `jwks` mode against one in `remote` mode, measured in turn.
+        """
+        tokens = [login(self.fake, FLEET_USERS_OFFSET + i) for i in range(FLEET_USERS)]
+        script = wrk.write_script(
+            self.options.workdir / "fleet.lua",
+            tokens,
+            url_path=nginx.PROTECTED_PATH,
+            count_statuses=True,
+        )
+        ttl_s = float(servers.default_of("AUTHSVC_CACHE_TTL"))
+        with contextlib.ExitStack() as running:
+            redis_url = running.enter_context(running_redis(self._dir("redis")))
+            apps = [
+                running.enter_context(self.authsvc({"AUTHSVC_CACHE_URL": redis_url}))
+                for _ in range(FLEET_INSTANCES)
+            ]
+            site = running.enter_context(self.site([app.address for app in apps]))
+            measure.expect(site.url, None, 403)
+            self.fake.reset_counters()
+            first_window: list[int] = []
+            timer = threading.Timer(
+                max(ttl_s - 1.0, 0.0), lambda: first_window.append(self._calls())
+            )
+            timer.daemon = True
+            timer.start()
+            load = Load(
+                site.url,
+                script,
+                self.options.connections,
+                self.options.duration_s,
+                self.options.warmup_s,
+            )
+            ports = {"nginx": site.port} | {
+                f"app{'' if i == 0 else i + 1}": app.port for i, app in enumerate(apps)
+            }
+            job = measure.Job(
+                "fleet.warm",
+                f"nginx -> {FLEET_INSTANCES} authsvc x {servers.WORKERS} workers, one Redis",
+                load,
+                ports,
+            )
+            measured = measure.run_interleaved([job], calls=self._calls, repeat=1)[0]
+            timer.cancel()
+            notes = {
+                "calls_first_window": str(first_window[0] if first_window else self._calls()),
+                "tokens": str(FLEET_USERS),
+                "ttl_s": f"{ttl_s:g}",
+            }
+            self.results.add(dataclasses.replace(measured, notes={**measured.notes, **notes}))
+        with contextlib.ExitStack() as running:
+            jobs = []
+            for mode in ("remote", "jwks"):
+                app = running.enter_context(
+                    self.authsvc({"AUTHSVC_CACHE_TTL": "0", "AUTHSVC_VERIFY_MODE": mode})
+                )
+                site = running.enter_context(self.site(app.address))
+                measure.expect(site.url, self.check_token, 200)
+                jobs.append(
+                    self._job(f"cold.{mode}", f"nginx -> authsvc {mode}, cache off", site, app)
+                )
+            for measured in measure.run_interleaved(
+                jobs, calls=self._calls, repeat=self.options.repeat
+            ):
+                self.results.add(measured)
+
     # -- helpers --------------------------------------------------------------------------
 
     def _worker_class_pair(self, worker_class: str) -> None:
@@ -251,7 +327,9 @@ class Bench:
         return servers.authsvc(self._dir("authsvc"), servers.settings(self.fake.url, **env))
 
     @contextlib.contextmanager
-    def site(self, upstream: str, *, is_cached: bool = False) -> Iterator[nginx.Nginx]:
+    def site(
+        self, upstream: str | Sequence[str], *, is_cached: bool = False
+    ) -> Iterator[nginx.Nginx]:
         port = processes.free_port()
         workdir = self._dir("nginx")
         body = nginx.protected_site(port, upstream, workdir=workdir, is_cached=is_cached)
