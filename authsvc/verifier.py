@@ -151,6 +151,7 @@ class Verifier:
                 # hybrid without keys: Authorizer alone decides, as in remote mode
             else:
                 if not self._ask_authorizer_too:
+                    check_subject(identity.subject)  # not cached: local refusals never are
                     return self._remember(key, self._cache.put(key, identity))
         try:
             if credential.kind == "bearer":
