@@ -84,6 +84,12 @@ def create_app(
         )
         authorizer = client
         if settings.verify_mode != "remote":
+            if not settings.jwt_secret and not settings.jwt_secret_file:
+                log.info(
+                    "%s mode: tokens are checked against Authorizer's published keys; an "
+                    "HS256 Authorizer publishes none, so set AUTHSVC_JWT_SECRET(_FILE) for it",
+                    settings.verify_mode,
+                )
             local = LocalVerifier(
                 KeyProvider(client.fetch_keys, static_keys=_shared_secret(settings)),
                 role_claim=settings.role_claim,
@@ -112,7 +118,10 @@ def create_app(
         local=local,
         ask_authorizer_too=settings.verify_mode != "jwks",
         shared=SharedCache.from_url(
-            settings.cache_url, timeout_s=settings.cache_timeout_s, events=metrics
+            settings.cache_url,
+            timeout_s=settings.cache_timeout_s,
+            namespace=f"{settings.issuer_url}\n{settings.authorizer_client_id}\n{settings.verify_mode}",
+            events=metrics,
         )
         if settings.cache_url
         else None,
@@ -132,7 +141,7 @@ def _shared_secret(settings: Settings) -> tuple[Key, ...]:
     secret = settings.jwt_secret
     if settings.jwt_secret_file:
         with open(settings.jwt_secret_file, encoding="utf-8") as file:
-            secret = file.read().strip()
+            secret = file.read().rstrip("\r\n")  # the file's last newline, nothing more
     return (Key(settings.jwt_type, secret.encode("utf-8")),) if secret else ()
 
 

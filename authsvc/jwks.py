@@ -102,7 +102,18 @@ class LocalVerifier:
             raise InvalidCredentials("token signed with an unaccepted algorithm")
         if token_type not in TOKEN_TYPES:
             raise InvalidCredentials("invalid token type")
-        claims = self._verified_claims(token, alg, self._key_sets(False))
+        key_set = self._key_sets(False)
+        if not key_set.keys:
+            key_set = self._key_sets(True)  # rate-limited by the provider
+            if not key_set.keys:
+                # An HS256 Authorizer publishes no key: without AUTHSVC_JWT_SECRET there is
+                # nothing to check against, which is not the token's fault (jwks: 503; hybrid
+                # asks Authorizer).
+                raise AuthorizerUnavailable(
+                    "no key to verify tokens with: Authorizer publishes none and "
+                    "AUTHSVC_JWT_SECRET is not set"
+                )
+        claims = self._verified_claims(token, alg, key_set)
         if claims is None:  # maybe the keys rotated: one rate-limited refresh, then give up
             claims = self._verified_claims(token, alg, self._key_sets(True))
         if claims is None:

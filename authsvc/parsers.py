@@ -194,9 +194,23 @@ def _is_safe_atom(key: str) -> bool:
 
 
 def optional_redis_url(raw: str) -> str:
-    """redis://, rediss:// (TLS) or unix:// URL, or empty."""
-    if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
+    """redis://, rediss:// (TLS) or unix:// URL that redis-py can read, or empty.
+
+    The messages never quote the URL: it may hold a password.
+    """
+    if not raw:
+        return raw
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    try:
+        parsed = urlsplit(raw)
+        port = parsed.port  # raises when a password's "/", "#" or "?" cut the URL short
+    except ValueError:
+        port, parsed = -1, None
+    if parsed is None or port == -1 or (raw.startswith("redis") and not parsed.hostname):
+        raise ValueError(
+            "not a readable URL: percent-encode /, #, ? and @ in the password (%2F, %23, %3F, %40)"
+        ) from None
     return raw
 
 

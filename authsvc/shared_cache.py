@@ -14,6 +14,7 @@ timeout. Nothing read from Redis can turn a failure into an allow: an unreadable
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -55,11 +56,18 @@ class SharedCache:
         self,
         client: redis.Redis,
         *,
+        namespace: str = "",
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         events: SharedCacheEvents | None = None,
     ) -> None:
+        """``namespace`` names whose decisions these are (Authorizer's issuer, the client id,
+        the verify mode): deployments sharing a Redis never answer for each other, and a
+        ``jwks`` replica's allows (blind to logouts) never serve a ``remote`` one."""
         self._redis = client
+        self._namespace = hashlib.sha256(namespace.encode("utf-8")).digest()
         self._monotonic = monotonic
+        self._clock = clock
         self._events: SharedCacheEvents = events or _NoEvents()
         self._resting_until = float("-inf")
         self._warned_at = float("-inf")
@@ -75,13 +83,18 @@ class SharedCache:
         )
         return cls(client, **kwargs)
 
+    def redis_key(self, key: bytes) -> str:
+        """The Redis key of a decision key: a digest of it within this namespace."""
+        return PREFIX + hashlib.sha256(self._namespace + key).hexdigest()
+
     def get(self, key: bytes) -> Hit | None:
         if self._is_resting():
             return None
+        name = self.redis_key(key)
         try:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.get(PREFIX + key.hex())
-            pipe.pttl(PREFIX + key.hex())
+            pipe.get(name)
+            pipe.pttl(name)
             raw, ttl_ms = pipe.execute()
         except redis.RedisError as exc:
             self._failed(exc)
@@ -90,8 +103,16 @@ class SharedCache:
         if verdict is None or not isinstance(ttl_ms, int) or ttl_ms <= 0:
             self._events.shared_cache_event("miss" if raw is None else "unreadable")
             return None
+        fresh_for = ttl_ms / 1000
+        if isinstance(verdict, Identity) and verdict.expires_at is not None:
+            # Never past the token's own exp, whatever Redis's TTL says (another replica's
+            # clock, or a value written by hand).
+            fresh_for = min(fresh_for, verdict.expires_at - self._clock())
+            if fresh_for <= 0:
+                self._events.shared_cache_event("miss")
+                return None
         self._events.shared_cache_event("hit")
-        return verdict, ttl_ms / 1000
+        return verdict, fresh_for
 
     def put(self, key: bytes, hit: Hit) -> None:
         verdict, fresh_for = hit
@@ -99,7 +120,7 @@ class SharedCache:
         if ttl_ms <= 0 or self._is_resting():
             return
         try:
-            self._redis.set(PREFIX + key.hex(), _encode(verdict), px=ttl_ms)
+            self._redis.set(self.redis_key(key), _encode(verdict), px=ttl_ms)
         except redis.RedisError as exc:
             self._failed(exc)
 

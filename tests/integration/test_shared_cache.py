@@ -65,10 +65,35 @@ def test_verdicts_round_trip_with_their_remaining_life(redis_url: str) -> None:
     [b"not json", b"[]", b'{"sub": "", "email": "", "roles": []}', b'{"rejected": "allow"}'],
 )
 def test_anything_unexpected_in_redis_is_a_miss(redis_url: str, stored: bytes) -> None:
-    redis.Redis.from_url(redis_url).set(PREFIX + ("ab" * 32), stored, px=10_000)
     events = Events()
-    assert SharedCache.from_url(redis_url, timeout_s=0.5, events=events).get(b"\xab" * 32) is None
+    cache = SharedCache.from_url(redis_url, timeout_s=0.5, events=events)
+    redis.Redis.from_url(redis_url).set(cache.redis_key(b"\xab" * 32), stored, px=10_000)
+    assert cache.get(b"\xab" * 32) is None
     assert events.seen == ["unreadable"]
+
+
+def test_deployments_sharing_a_redis_never_answer_for_each_other(redis_url: str) -> None:
+    prod = SharedCache.from_url(redis_url, timeout_s=0.5, namespace="https://auth\nprod\nremote")
+    staging = SharedCache.from_url(
+        redis_url, timeout_s=0.5, namespace="https://staging-auth\nprod\nremote"
+    )
+    jwks = SharedCache.from_url(redis_url, timeout_s=0.5, namespace="https://auth\nprod\njwks")
+    staging.put(b"\x05" * 32, (Identity("someone"), 30.0))
+    jwks.put(b"\x06" * 32, (Identity("logged-out"), 30.0))
+    assert staging.get(b"\x05" * 32) is not None
+    assert prod.get(b"\x05" * 32) is None
+    assert prod.get(b"\x06" * 32) is None  # a jwks replica's allow ignores logouts
+
+
+def test_a_shared_allow_never_outlives_the_tokens_exp(redis_url: str) -> None:
+    now = 1_900_000_000.0
+    cache = SharedCache.from_url(redis_url, timeout_s=0.5, clock=lambda: now)
+    cache.put(b"\x07" * 32, (Identity("u", expires_at=now - 60), 30.0))  # Redis TTL 30 s
+    cache.put(b"\x08" * 32, (Identity("u", expires_at=now + 5), 30.0))
+    assert cache.get(b"\x07" * 32) is None
+    hit = cache.get(b"\x08" * 32)
+    assert hit is not None
+    assert hit[1] <= 5
 
 
 def test_a_redis_that_is_down_is_a_miss_quickly_and_left_alone_for_a_while() -> None:

@@ -111,3 +111,15 @@ def test_an_hs_secret_comes_from_a_file_and_both_ways_at_once_are_refused(
                     "AUTHSVC_JWT_SECRET_FILE": str(path),
                 }
             )
+
+
+def test_an_hs256_authorizer_without_a_configured_secret_is_never_a_lockout() -> None:
+    """Authorizer publishes no HS key. Without AUTHSVC_JWT_SECRET, valid tokens are not
+    "invalid": jwks answers 503 (cannot confirm), hybrid asks Authorizer and allows."""
+    with FakeAuthorizer(alg="HS256") as fake:
+        fake.add_user("m@example.com", PASSWORD)
+        login = fake.login("m@example.com", PASSWORD)
+        assert status(client(fake, "jwks", AUTHSVC_CIRCUIT_FAILURES="0"), login.access_token) == 503
+        fake.reset_counters()
+        assert status(client(fake, "hybrid"), login.access_token) == 200
+        assert fake.calls.get("validate_jwt_token", 0) == 1

