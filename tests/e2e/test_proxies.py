@@ -7,7 +7,6 @@ client sees and on what the app received, found by a unique `case` query paramet
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,13 @@ import requests
 from tests.e2e.conftest import Login, Proxies, stack_outcomes
 from tests.support import processes
 from tests.support.echo_backend import Echo, EchoBackend
-from tests.support.stack import LOOPBACK, NGINX_RECIPE, Proxy, require_binary, write_nginx_conf
+from tests.support.stack import (
+    LOOPBACK,
+    NGINX_RECIPE,
+    Proxy,
+    nginx_config_test,
+    write_nginx_conf,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -332,14 +337,7 @@ def test_nginx_example_site_passes_config_test(tmp_path_factory: pytest.TempPath
     )
 
     with stack_outcomes():
-        argv = [require_binary("nginx"), "-t", "-p", str(workdir), "-c", str(conf)]
-    result = subprocess.run(
-        [*argv, "-e", str(workdir / "error.log")],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+        result = nginx_config_test(workdir, conf)
 
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr

@@ -3,9 +3,6 @@ checks Envoy's HTTP ext_authz filter sends, as the recipe configures it."""
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import requests
 import yaml
 
 from tests.fakes.authorizer import FakeAuthorizer
-from tests.support import processes
+from tests.support.stack import running_authsvc
 
 RECIPE = Path(__file__).resolve().parents[2] / "deploy" / "envoy" / "envoy.yaml"
 PASSWORD = "an envoy password"
@@ -60,25 +57,11 @@ def checks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     with FakeAuthorizer() as fake:
         fake.add_user("e@example.com", PASSWORD, roles=["user"])
         token = fake.login("e@example.com", PASSWORD).access_token
-        port = processes.free_port()
-        env = {
-            **os.environ,
-            "AUTHORIZER_URL": fake.url,
-            "AUTHORIZER_CLIENT_ID": fake.client_id,
-            "AUTHSVC_BIND": f"127.0.0.1:{port}",
-            "AUTHSVC_WORKERS": "1",
-            "AUTHSVC_SHUTDOWN_DELAY": "0",
-        }
-        log = tmp_path_factory.mktemp("envoy") / "authsvc.log"
-        process = processes.start(
-            "authsvc", [sys.executable, "-m", "authsvc"], log_path=log, env=env
-        )
-        try:
-            processes.wait_for_http(process, f"http://127.0.0.1:{port}/healthz")
+        settings = {"AUTHORIZER_URL": fake.url, "AUTHORIZER_CLIENT_ID": fake.client_id}
+        workdir = tmp_path_factory.mktemp("envoy")
+        with running_authsvc(workdir, settings, workers=1) as url:
             prefix = ext_authz()["http_service"]["path_prefix"]
-            yield f"http://127.0.0.1:{port}{prefix}", token
-        finally:
-            processes.stop(process, signum=signal.SIGINT)
+            yield f"{url}{prefix}", token
 
 
 def envoy_check(

@@ -9,17 +9,16 @@ credential was meant.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.fakes.authorizer import FakeAuthorizer, Tokens
-from tests.support import processes
+from tests.support.stack import running_authsvc
 
 PASSWORD = "a long enough password"
 
@@ -48,21 +47,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with FakeAuthorizer(client_id="hostile-http") as fake:
         fake.add_user("ann@example.com", PASSWORD, roles=["user", "admin"])
         tokens = fake.login("ann@example.com", PASSWORD, roles=["user", "admin"])
-        port = processes.free_port()
-        env = {
-            **os.environ,
-            "AUTHORIZER_URL": fake.url,
-            "AUTHORIZER_CLIENT_ID": fake.client_id,
-            "AUTHSVC_BIND": f"127.0.0.1:{port}",
-            "AUTHSVC_WORKERS": "1",
-        }
-        log = tmp_path_factory.mktemp("hostile-http") / "authsvc.log"
-        proc = processes.start("authsvc", [sys.executable, "-m", "authsvc"], log_path=log, env=env)
-        try:
-            processes.wait_for_http(proc, f"http://127.0.0.1:{port}/healthz")
-            yield Server(port, tokens, log)
-        finally:
-            processes.stop(proc)
+        workdir = tmp_path_factory.mktemp("hostile-http")
+        settings = {"AUTHORIZER_URL": fake.url, "AUTHORIZER_CLIENT_ID": fake.client_id}
+        with running_authsvc(workdir, settings, workers=1) as url:
+            port = urlsplit(url).port
+            assert port is not None
+            yield Server(port, tokens, workdir / "authsvc.log")
 
 
 def exchange(server: Server, head: bytes) -> Answer:

@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,13 +77,14 @@ def require_binary(name: str) -> str:
 
 @contextlib.contextmanager
 def running_authsvc(
-    workdir: Path, settings: Mapping[str, str], *, port: int | None = None
+    workdir: Path, settings: Mapping[str, str], *, port: int | None = None, workers: int = 2
 ) -> Iterator[str]:
     """authsvc under gunicorn via the `authsvc` console script; yields its URL.
 
     `settings` are its environment variables; the bind address (`port`, else a free one) and
-    2 workers are added here, and any AUTHSVC_* or AUTHORIZER_* variable of our own
-    environment is dropped. Raises `StackError` when the console script is not installed.
+    the number of workers are added here, and any AUTHSVC_* or AUTHORIZER_* variable of our own
+    environment is dropped. Its output goes to `workdir`/authsvc.log. Raises `StackError` when
+    the console script is not installed.
     """
     binary = shutil.which("authsvc")
     if binary is None:
@@ -93,7 +95,7 @@ def running_authsvc(
         for key, value in os.environ.items()
         if not key.startswith(("AUTHSVC_", "AUTHORIZER_"))
     }
-    env.update(settings, AUTHSVC_BIND=f"{LOOPBACK}:{port}", AUTHSVC_WORKERS="2")
+    env.update(settings, AUTHSVC_BIND=f"{LOOPBACK}:{port}", AUTHSVC_WORKERS=str(workers))
     process = processes.start("authsvc", [binary], log_path=workdir / "authsvc.log", env=env)
     try:
         url = f"http://{LOOPBACK}:{port}"
@@ -123,6 +125,21 @@ def running_nginx(
     conf = write_nginx_conf(workdir, _upstreams(authsvc_url, app_url) + server)
     with _nginx_process(workdir, conf, port) as proxy:
         yield proxy
+
+
+def nginx_config_test(workdir: Path, conf: Path) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` of `conf` (written by `write_nginx_conf` in `workdir`); raises
+    `MissingBinary` when nginx is not installed."""
+    return subprocess.run(
+        [
+            require_binary("nginx"),
+            *("-t", "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=processes.READY_TIMEOUT_S,
+        check=False,
+    )
 
 
 CACHE_ZONE_PATH = "/run/nginx-authsvc-decisions"

@@ -20,7 +20,7 @@ import yaml
 
 from authsvc.settings import Settings
 from tests.support import processes
-from tests.support.stack import LOOPBACK, write_nginx_conf
+from tests.support.stack import LOOPBACK, nginx_config_test, write_nginx_conf
 
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
@@ -150,15 +150,7 @@ def test_the_nginx_glue_passes_nginx_t_with_the_recipe(tmp_path: Path) -> None:
     site = re.sub(r"server \w+:(\d+);", rf"server {LOOPBACK}:\1;", site)
     assert site.count("listen 80;") == 1
     site = site.replace("listen 80;", f"listen {LOOPBACK}:{processes.free_port()};")
-    conf = write_nginx_conf(tmp_path, site)
-    nginx = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "nginx"
-    result = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    result = nginx_config_test(tmp_path, write_nginx_conf(tmp_path, site))
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr
 
