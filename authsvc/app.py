@@ -91,7 +91,7 @@ def create_app(
                     settings.verify_mode,
                 )
             local = LocalVerifier(
-                KeyProvider(client.fetch_keys, static_keys=_shared_secret(settings)),
+                KeyProvider(client.fetch_keys, static_keys=_shared_secrets(settings)),
                 role_claim=settings.role_claim,
                 clock=clock,
             )
@@ -136,13 +136,24 @@ def create_app(
     return app
 
 
-def _shared_secret(settings: Settings) -> tuple[Key, ...]:
-    """The HS key of an Authorizer that publishes none (AUTHSVC_JWT_SECRET[_FILE])."""
-    secret = settings.jwt_secret
-    if settings.jwt_secret_file:
-        with open(settings.jwt_secret_file, encoding="utf-8") as file:
-            secret = file.read().rstrip("\r\n")  # the file's last newline, nothing more
-    return (Key(settings.jwt_type, secret.encode("utf-8")),) if secret else ()
+def _shared_secrets(settings: Settings) -> tuple[Key, ...]:
+    """The HS keys of an Authorizer that publishes none, primary first, as Authorizer tries
+    them (AUTHSVC_JWT_SECRET[_FILE], then AUTHSVC_JWT_SECONDARY_SECRET[_FILE])."""
+    keys = (
+        (settings.jwt_type, _secret(settings.jwt_secret, settings.jwt_secret_file)),
+        (
+            settings.jwt_secondary_type,
+            _secret(settings.jwt_secondary_secret, settings.jwt_secondary_secret_file),
+        ),
+    )
+    return tuple(Key(alg, secret.encode("utf-8")) for alg, secret in keys if secret)
+
+
+def _secret(value: str, path: str) -> str:
+    if not path:
+        return value
+    with open(path, encoding="utf-8") as file:
+        return file.read().removesuffix("\n").removesuffix("\r")  # its last newline only
 
 
 def _always_ready() -> Readiness:

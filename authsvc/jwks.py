@@ -180,7 +180,7 @@ class KeyProvider:
         fetch: Callable[[], KeySet],
         *,
         lifetime_s: float = 300.0,
-        min_refresh_s: float = 30.0,
+        min_refresh_s: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
         static_keys: Sequence[Key] = (),
     ) -> None:

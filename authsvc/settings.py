@@ -271,6 +271,29 @@ SPECS: tuple[Spec, ...] = (
         choice("HS256", "HS384", "HS512"),
         "The algorithm of that secret: Authorizer's --jwt-type.",
     ),
+    Spec(
+        "AUTHSVC_JWT_SECONDARY_SECRET",
+        "jwt_secondary_secret",
+        "",
+        str,
+        "During an HS key rotation: Authorizer's --jwt-secondary-secret (the old secret, "
+        "still accepted after the primary).",
+        is_secret=True,
+    ),
+    Spec(
+        "AUTHSVC_JWT_SECONDARY_SECRET_FILE",
+        "jwt_secondary_secret_file",
+        "",
+        optional_path,
+        "The same secondary secret read from a file.",
+    ),
+    Spec(
+        "AUTHSVC_JWT_SECONDARY_TYPE",
+        "jwt_secondary_type",
+        "HS256",
+        choice("HS256", "HS384", "HS512"),
+        "The algorithm of the secondary secret: Authorizer's --jwt-secondary-type.",
+    ),
 )
 
 
@@ -309,6 +332,9 @@ class Settings:
     jwt_secret: str = field(default="", repr=False)
     jwt_secret_file: str = ""
     jwt_type: str = "HS256"
+    jwt_secondary_secret: str = field(default="", repr=False)
+    jwt_secondary_secret_file: str = ""
+    jwt_secondary_type: str = "HS256"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -327,8 +353,10 @@ class Settings:
             except ValueError as exc:
                 shown = "(hidden)" if spec.is_secret else repr(_USERINFO.sub("://***@", raw))
                 problems.append(f"{spec.env}: {exc}, got {shown}")
-        if values.get("jwt_secret") and values.get("jwt_secret_file"):
-            problems.append("AUTHSVC_JWT_SECRET_FILE: set it or AUTHSVC_JWT_SECRET, not both")
+        for secret in ("AUTHSVC_JWT_SECRET", "AUTHSVC_JWT_SECONDARY_SECRET"):
+            name = secret.removeprefix("AUTHSVC_").lower()
+            if values.get(name) and values.get(f"{name}_file"):
+                problems.append(f"{secret}_FILE: set it or {secret}, not both")
         if problems:
             raise SettingsError(problems)
         return cls(**values)  # type: ignore[arg-type]  # SPECS maps each field to its parser

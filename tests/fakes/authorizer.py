@@ -114,6 +114,23 @@ class FakeAuthorizer:
         private = self._key.private
         return private if isinstance(private, bytes) else None
 
+    @property
+    def jwt_secondary_secret(self) -> bytes | None:
+        """The HMAC secret of an HS* secondary key (--jwt-secondary-secret), else None."""
+        secondary = self._service.secondary_key
+        private = secondary.private if secondary is not None else None
+        return private if isinstance(private, bytes) else None
+
+    def rotate_key(self, alg: Literal["RS256", "HS256", "ES256"] | None = None) -> None:
+        """Authorizer's key rotation (2.x): the primary becomes the secondary (still accepted,
+        published in JWKS when RS/ES) and a new primary (of `alg`, default the same) signs
+        from now on. An earlier secondary is dropped. 1.x had one key only."""
+        if self._config.is_legacy:
+            raise ValueError("Authorizer 1.x has no secondary key")
+        self._service.secondary_key = self._key
+        self._key = SigningKey.generate(alg or self._key.alg)
+        self._service.key = self._key
+
     def start(self) -> FakeAuthorizer:
         """Bind (port 0 picks a free one) and serve on a daemon thread.
 
@@ -207,13 +224,19 @@ class FakeAuthorizer:
         headers: Mapping[str, object] | None = None,
         alg: str | None = None,
         key: object | None = None,
+        secondary: bool = False,
     ) -> str:
         """Sign any claims with the server key, or with `key`/`alg`, for hostile-input tests.
 
         `alg="none"` needs no key. An HS alg on an RS/ES server defaults to the public key PEM
         as the HMAC secret (the alg-confusion attack); another asymmetric alg needs `key`.
-        A header value of None removes that header (e.g. {"typ": None}).
+        A header value of None removes that header (e.g. {"typ": None}). `secondary=True`
+        signs with the secondary key (after `rotate_key`), as Authorizer before the rotation.
         """
+        if secondary:
+            if self._service.secondary_key is None:
+                raise ValueError("sign(secondary=True) needs rotate_key() first")
+            return self._service.secondary_key.sign(claims, headers)
         chosen = alg or self._key.alg
         if key is None and chosen == self._key.alg:
             return self._key.sign(claims, headers)

@@ -87,7 +87,10 @@ def discovery(config: FakeConfig, issuer: str) -> Reply:
 
 
 def jwks(service: AuthService) -> Reply:
-    keys = service.key.jwks(service.config.client_id, publish_hmac_secret=service.config.is_legacy)
+    client_id, legacy = service.config.client_id, service.config.is_legacy
+    keys = service.key.jwks(client_id, publish_hmac_secret=legacy)
+    if service.secondary_key is not None:  # RS/ES only: an HS secondary is never published
+        keys += service.secondary_key.jwks(f"{client_id}-secondary", publish_hmac_secret=False)
     return gin_json(200, {"keys": keys})
 
 

@@ -30,7 +30,7 @@ from tests.fakes.exchange import (
     unauthorized,
 )
 from tests.fakes.state import Clock, LoginThrottle, SessionStore, User, UserDirectory
-from tests.fakes.tokens import JwtLibraryError, SigningKey, numeric, parse_jwt
+from tests.fakes.tokens import JwtLibrary, JwtLibraryError, SigningKey, numeric, parse_jwt
 
 MFA_TTL_S = 5 * 60
 
@@ -53,6 +53,7 @@ class AuthService:
     ) -> None:
         self.config = config
         self.key = key
+        self.secondary_key: SigningKey | None = None  # --jwt-secondary-*, 2.x only
         self.users = users
         self.clock = clock
         self.store = SessionStore(hashed=not config.is_legacy, clock=clock)
@@ -110,12 +111,17 @@ class AuthService:
 
     def parse(self, token: str) -> dict[str, object]:
         """The JWT library plus Authorizer's own exp/iat step (int64 conversion)."""
+        library: JwtLibrary = "v3" if self.config.is_legacy else "v4"
         try:
-            claims = parse_jwt(
-                token, self.key, library="v3" if self.config.is_legacy else "v4", now=self.clock()
-            )
+            claims = parse_jwt(token, self.key, library=library, now=self.clock())
         except JwtLibraryError as exc:
-            raise RawError(str(exc)) from None
+            # On any failure the secondary key is tried; if it fails too, the primary's text.
+            if self.secondary_key is None:
+                raise RawError(str(exc)) from None
+            try:
+                claims = parse_jwt(token, self.secondary_key, library=library, now=self.clock())
+            except JwtLibraryError:
+                raise RawError(str(exc)) from None
         for name in ("exp", "iat"):
             value = numeric(claims.get(name))
             if self.config.is_legacy and value is None:

@@ -561,6 +561,51 @@ def test_bad_signature_text_depends_on_the_key_type(
 
 
 @pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        ("RS256", "RS256", "crypto/rsa: verification error"),
+        ("HS256", "HS256", "signature is invalid"),
+        ("HS256", "ES256", "crypto/ecdsa: verification error"),
+    ],
+)
+def test_a_rotated_key_stays_valid_as_the_secondary(
+    fake_authorizer_factory: FakeAuthorizerFactory, before: str, after: str, message: str
+) -> None:
+    """--jwt-secondary-*: the old key still validates, new tokens use the new primary, JWKS
+    publishes an RS/ES secondary as <client-id>-secondary, and a token neither key signed
+    gets the primary's error text."""
+    fake = fake_authorizer_factory(alg=before)
+    fake.add_user("alice@example.com", PASSWORD)
+    old = fake.login("alice@example.com", PASSWORD)
+    fake.rotate_key(after)  # type: ignore[arg-type]  # a parametrized literal
+    new = fake.login("alice@example.com", PASSWORD)
+    assert jwt.get_unverified_header(new.access_token)["alg"] == after
+    for token in (old.access_token, new.access_token):
+        assert validate(fake, token)["data"]["validate_jwt_token"]["is_valid"] is True
+    jwks = requests.get(fake.url + "/.well-known/jwks.json", timeout=5).json()
+    kids = [key["kid"] for key in jwks["keys"]]
+    published = [] if after.startswith("HS") else ["authsvc-test-client"]
+    if not before.startswith("HS"):
+        published.append("authsvc-test-client-secondary")
+    assert kids == published
+    foreign_keys: dict[str, object] = {
+        "HS256": b"neither key",
+        "RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ES256": ec.generate_private_key(ec.SECP256R1()),
+    }
+    foreign = fake.sign(fake.token_claims(token_type="id_token"), key=foreign_keys[after])
+    assert error_of(validate(fake, foreign, "id_token"))["message"] == message
+    fake.rotate_key()  # the first key is dropped now
+    gone = message if before == after else f"unexpected signing method: {before}"
+    assert error_of(validate(fake, old.access_token))["message"] == gone
+
+
+def test_1x_has_one_key_only(fake_authorizer_factory: FakeAuthorizerFactory) -> None:
+    with pytest.raises(ValueError, match="no secondary"):
+        fake_authorizer_factory(dialect="1.x").rotate_key()
+
+
+@pytest.mark.parametrize(
     ("overrides", "token_type", "message"),
     [
         ({"sub": None}, "id_token", "invalid token"),

@@ -34,20 +34,25 @@ OTHER_EC = ec.generate_private_key(ec.SECP256R1())
 
 
 class Stack:
-    def __init__(self, alg: str) -> None:
-        self.fake = FakeAuthorizer(alg=alg)  # type: ignore[arg-type]  # a parametrized literal
-        self.alg = alg
+    """A fake with `alg` keys, or "OLD>NEW": keys rotated after the login (OLD is secondary)."""
+
+    def __init__(self, algs: str) -> None:
+        first, _, self.rotated_to = algs.partition(">")
+        self.fake = FakeAuthorizer(alg=first)  # type: ignore[arg-type]  # a parametrized literal
+        self.alg = self.rotated_to or first
 
     def __enter__(self) -> Stack:
         self.fake.start()
         self.fake.add_user("a@example.com", PASSWORD, roles=list(ROLES))
         self.login = self.fake.login("a@example.com", PASSWORD, roles=["user", "admin"])
+        if self.rotated_to:
+            self.fake.rotate_key(self.rotated_to)  # type: ignore[arg-type]  # a literal
         settings = Settings.from_environ(
             {"AUTHORIZER_URL": self.fake.url, "AUTHORIZER_CLIENT_ID": self.fake.client_id}
         )
         self.client = AuthorizerClient(settings)
-        secret = self.fake.jwt_secret
-        static = (Key("HS256", secret),) if secret is not None else ()
+        secrets = (self.fake.jwt_secret, self.fake.jwt_secondary_secret)  # as in settings
+        static = tuple(Key("HS256", secret) for secret in secrets if secret is not None)
         self.local = LocalVerifier(
             KeyProvider(self.client.fetch_keys, static_keys=static), role_claim="role"
         )
@@ -58,7 +63,9 @@ class Stack:
         self.fake.stop()
 
 
-@pytest.fixture(scope="module", params=["RS256", "ES256", "HS256"])
+@pytest.fixture(
+    scope="module", params=["RS256", "ES256", "HS256", "ES256>ES256", "HS256>RS256", "RS256>HS256"]
+)
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     with Stack(request.param) as running:
         yield running
@@ -98,7 +105,7 @@ MUTATIONS: dict[str, Any] = {
     "no_roles": {"roles": None, "role": None},
     "future_nbf": {"nbf": 3600},
 }
-SIGNERS = ("server", "other_key", "alg_none", "alg_confusion")
+SIGNERS = ("server", "secondary", "other_key", "alg_none", "alg_confusion")
 
 
 def mutated(stack: Stack, base: str, mutation: dict[str, Any], signer: str) -> str:
@@ -113,6 +120,8 @@ def mutated(stack: Stack, base: str, mutation: dict[str, Any], signer: str) -> s
             claims[name] = value
     if signer == "server":
         return stack.fake.sign(claims)
+    if signer == "secondary":  # the key before the rotation (the server key without one)
+        return stack.fake.sign(claims, secondary=bool(stack.rotated_to))
     if signer == "alg_none":
         return stack.fake.sign(claims, alg="none")
     if signer == "alg_confusion":
@@ -151,3 +160,32 @@ def test_a_logout_is_what_local_verification_cannot_see(stack: Stack) -> None:
     assert decide(stack.local.verify, login.access_token, "access_token", frozenset()).startswith(
         "allow"
     )
+
+
+def test_an_rs_rotation_is_picked_up_by_the_next_key_refresh() -> None:
+    """New tokens after a rotation fail against the known keys: the next refresh (at most one
+    per 5 s) fetches the new primary, and the old key stays valid as the published secondary."""
+    clock = [1000.0]
+    with FakeAuthorizer(alg="RS256") as fake:
+        fake.add_user("a@example.com", PASSWORD)
+        before = fake.login("a@example.com", PASSWORD)
+        settings = Settings.from_environ({"AUTHORIZER_URL": fake.url})
+        client = AuthorizerClient(settings)
+        local = LocalVerifier(
+            KeyProvider(client.fetch_keys, monotonic=lambda: clock[0]), role_claim="role"
+        )
+        try:
+            assert decide(
+                local.verify, before.access_token, "access_token", frozenset()
+            ).startswith("allow")
+            fake.rotate_key()
+            after = fake.login("a@example.com", PASSWORD)
+            clock[0] += 1.0  # a refresh 1 s after the last one is not made
+            assert decide(local.verify, after.access_token, "access_token", frozenset()) == (
+                "invalid_credential"
+            )
+            clock[0] += 5.0
+            for token in (after.access_token, before.access_token):
+                assert decide(local.verify, token, "access_token", frozenset()).startswith("allow")
+        finally:
+            client.close()

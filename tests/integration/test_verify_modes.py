@@ -123,3 +123,43 @@ def test_an_hs256_authorizer_without_a_configured_secret_is_never_a_lockout() ->
         fake.reset_counters()
         assert status(client(fake, "hybrid"), login.access_token) == 200
         assert fake.calls.get("validate_jwt_token", 0) == 1
+
+
+def test_an_hs_rotation_keeps_old_tokens_valid_through_the_secondary_secret(
+    tmp_path: Path,
+) -> None:
+    """Authorizer's rotation: the old secret becomes --jwt-secondary-secret. Given both,
+    jwks mode accepts tokens of either key without asking Authorizer; given only the new
+    one, every token issued before the rotation is refused (the lockout the setting avoids)."""
+    with FakeAuthorizer(alg="HS256") as fake:
+        fake.add_user("m@example.com", PASSWORD)
+        before = fake.login("m@example.com", PASSWORD)
+        fake.rotate_key()
+        after = fake.login("m@example.com", PASSWORD)
+        new, old = fake.jwt_secret, fake.jwt_secondary_secret
+        assert new is not None
+        assert old is not None
+        path = tmp_path / "old-secret"
+        path.write_bytes(old + b"\n")
+        rotated = client(
+            fake,
+            "jwks",
+            AUTHSVC_JWT_SECRET=new.decode(),
+            AUTHSVC_JWT_SECONDARY_SECRET_FILE=str(path),
+        )
+        fake.reset_counters()
+        assert status(rotated, before.access_token) == 200
+        assert status(rotated, after.access_token) == 200
+        assert status(rotated, make_jwt(sub="forged")) == 403
+        assert fake.calls.get("validate_jwt_token", 0) == 0
+        only_new = client(fake, "hybrid", AUTHSVC_JWT_SECRET=new.decode())
+        assert status(only_new, after.access_token) == 200
+        assert status(only_new, before.access_token) == 403
+        with pytest.raises(SettingsError, match=r"AUTHSVC_JWT_SECONDARY_SECRET_FILE.*not both"):
+            Settings.from_environ(
+                {
+                    "AUTHORIZER_URL": fake.url,
+                    "AUTHSVC_JWT_SECONDARY_SECRET": "x",
+                    "AUTHSVC_JWT_SECONDARY_SECRET_FILE": str(path),
+                }
+            )

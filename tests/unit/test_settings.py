@@ -200,3 +200,19 @@ def test_a_redis_url_cut_short_by_its_password_is_refused_without_showing_it(url
 def test_a_percent_encoded_redis_password_is_accepted() -> None:
     settings = Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": "redis://:p%2Fq@h:6379/1"})
     assert settings.cache_url == "redis://:p%2Fq@h:6379/1"
+
+
+def test_no_secret_setting_shows_in_the_settings_repr() -> None:
+    """Settings are printed in tracebacks and debuggers: secrets must not be."""
+    environ = {"AUTHORIZER_URL": "http://127.0.0.1:1"}
+    secret_specs = [spec for spec in SPECS if spec.is_secret]
+    assert {spec.env for spec in secret_specs} >= {
+        "AUTHSVC_JWT_SECRET",
+        "AUTHSVC_JWT_SECONDARY_SECRET",
+    }
+    for spec in secret_specs:
+        environ[spec.env] = f"s3cret-of-{spec.field}"
+    environ["AUTHSVC_CACHE_URL"] = "redis://:s3cret-of-cache_url@redis:6379/0"
+    shown = repr(Settings.from_environ(environ))
+    for spec in secret_specs:
+        assert f"s3cret-of-{spec.field}" not in shown, spec.env
