@@ -6,14 +6,21 @@ TTL for the whole fleet. Keys are the same SHA-256 digests as the local cache (h
 versioned prefix), never a credential; values are the minimal claims a decision and the identity
 headers need, as compact JSON, with Redis expiring them when the local entry would expire.
 
-Redis is an optimisation, never an authority it cannot be: a Redis that is down, slow (short
-socket timeouts) or answering garbage is a miss, counted and logged (at most once per 10 s),
-and it is left alone for ``BACKOFF_S`` after a failure so requests do not each wait on a
-timeout. Nothing read from Redis can turn a failure into an allow: an unreadable value is a miss.
+Each value records when it was decided, and a reader serves it only within ITS OWN TTLs
+(``AUTHSVC_CACHE_TTL``, ``AUTHSVC_NEGATIVE_CACHE_TTL``) of that moment and never past the
+token's ``exp``: a deployment with a shorter TTL (or 0) sharing the Redis, or one whose TTL was
+just lowered, is never served an older decision than it allows.
+
+Redis is an optimisation, never an authority it cannot be: a Redis that is down, slow (every
+exchange has a deadline, however the bytes trickle in) or answering garbage is a miss, counted
+and logged (at most once per 10 s), and it is left alone for ``BACKOFF_S`` after a failure so
+requests do not each wait on a timeout. Nothing read from Redis can turn a failure into an
+allow: an unreadable value is a miss.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -29,9 +36,12 @@ from authsvc.identity import Identity
 
 log = logging.getLogger(__name__)
 
-PREFIX = "authsvc:v1:"
+PREFIX = "authsvc:v2:"  # v2: values carry the time of the decision
+MAX_VALUE_BYTES = 4096
 BACKOFF_S = 5.0
 WARN_EVERY_S = 10.0
+CLOCK_SKEW_S = 5.0
+"""A decision dated later than this ahead of our clock is not believed."""
 _REJECTIONS: dict[str, type[AuthError]] = {
     InvalidCredentials.reason: InvalidCredentials,
     AccessDenied.reason: AccessDenied,
@@ -57,14 +67,27 @@ class SharedCache:
         client: redis.Redis,
         *,
         namespace: str = "",
+        ttl_s: float = float("inf"),
+        negative_ttl_s: float = float("inf"),
+        deadline_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
         events: SharedCacheEvents | None = None,
     ) -> None:
         """``namespace`` names whose decisions these are (Authorizer's issuer, the client id,
         the verify mode): deployments sharing a Redis never answer for each other, and a
-        ``jwks`` replica's allows (blind to logouts) never serve a ``remote`` one."""
+        ``jwks`` replica's allows (blind to logouts) never serve a ``remote`` one. ``ttl_s``
+        and ``negative_ttl_s`` bound how old a decision this reader accepts; ``deadline_s``
+        bounds a whole exchange with Redis."""
         self._redis = client
+        self._ttl_s = ttl_s
+        self._negative_ttl_s = negative_ttl_s
+        self._deadline_s = deadline_s
+        # Exchanges run here so the caller can stop waiting at the deadline (redis-py's
+        # timeouts bound each read, not a trickling answer). Threads are greenlets under gevent.
+        self._exchanges = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="shared-cache"
+        )
         self._namespace = hashlib.sha256(namespace.encode("utf-8")).digest()
         self._monotonic = monotonic
         self._clock = clock
@@ -81,7 +104,7 @@ class SharedCache:
             retry_on_timeout=False,
             health_check_interval=30,
         )
-        return cls(client, **kwargs)
+        return cls(client, deadline_s=timeout_s, **kwargs)
 
     def redis_key(self, key: bytes) -> str:
         """The Redis key of a decision key: a digest of it within this namespace."""
@@ -90,27 +113,29 @@ class SharedCache:
     def get(self, key: bytes) -> Hit | None:
         if self._is_resting():
             return None
-        name = self.redis_key(key)
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.get(name)
-            pipe.pttl(name)
-            raw, ttl_ms = pipe.execute()
-        except redis.RedisError as exc:
+            raw = self._within_deadline(self._redis.get, self.redis_key(key))
+        except (redis.RedisError, concurrent.futures.TimeoutError) as exc:
             self._failed(exc)
             return None
-        verdict = _decode(raw) if raw is not None else None
-        if verdict is None or not isinstance(ttl_ms, int) or ttl_ms <= 0:
-            self._events.shared_cache_event("miss" if raw is None else "unreadable")
+        if raw is None:
+            self._events.shared_cache_event("miss")
             return None
-        fresh_for = ttl_ms / 1000
+        decoded = _decode(raw)
+        if decoded is None:
+            self._events.shared_cache_event("unreadable")
+            return None
+        verdict, decided_at = decoded
+        now = self._clock()
+        ttl_s = self._ttl_s if isinstance(verdict, Identity) else self._negative_ttl_s
+        # This reader's own TTL from the moment of the decision, and never past the token's
+        # exp, whatever Redis's expiry says (another deployment's TTL, a value written by hand).
+        fresh_for = ttl_s - max(now - decided_at, 0.0)
         if isinstance(verdict, Identity) and verdict.expires_at is not None:
-            # Never past the token's own exp, whatever Redis's TTL says (another replica's
-            # clock, or a value written by hand).
-            fresh_for = min(fresh_for, verdict.expires_at - self._clock())
-            if fresh_for <= 0:
-                self._events.shared_cache_event("miss")
-                return None
+            fresh_for = min(fresh_for, verdict.expires_at - now)
+        if fresh_for <= 0 or decided_at > now + CLOCK_SKEW_S:
+            self._events.shared_cache_event("miss")
+            return None
         self._events.shared_cache_event("hit")
         return verdict, fresh_for
 
@@ -119,15 +144,23 @@ class SharedCache:
         ttl_ms = int(fresh_for * 1000)
         if ttl_ms <= 0 or self._is_resting():
             return
+        value = _encode(verdict, self._clock())
         try:
-            self._redis.set(self.redis_key(key), _encode(verdict), px=ttl_ms)
-        except redis.RedisError as exc:
+            self._within_deadline(self._redis.set, self.redis_key(key), value, px=ttl_ms)
+        except (redis.RedisError, concurrent.futures.TimeoutError) as exc:
             self._failed(exc)
+
+    def _within_deadline(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        exchange = self._exchanges.submit(call, *args, **kwargs)
+        try:
+            return exchange.result(timeout=self._deadline_s)
+        finally:
+            exchange.cancel()
 
     def _is_resting(self) -> bool:
         return self._monotonic() < self._resting_until
 
-    def _failed(self, exc: redis.RedisError) -> None:
+    def _failed(self, exc: Exception) -> None:
         now = self._monotonic()
         self._resting_until = now + BACKOFF_S
         self._events.shared_cache_event("error")
@@ -141,11 +174,13 @@ class SharedCache:
             )
 
 
-def _encode(verdict: Identity | Rejection) -> str:
+def _encode(verdict: Identity | Rejection, decided_at: float) -> str:
     if isinstance(verdict, Rejection):
-        return json.dumps({"rejected": verdict.error.reason}, separators=(",", ":"))
+        value = {"rejected": verdict.error.reason, "at": decided_at}
+        return json.dumps(value, separators=(",", ":"))
     return json.dumps(
         {
+            "at": decided_at,
             "sub": verdict.subject,
             "email": verdict.email,
             "roles": list(verdict.roles),
@@ -157,16 +192,29 @@ def _encode(verdict: Identity | Rejection) -> str:
     )
 
 
-def _decode(raw: bytes) -> Identity | Rejection | None:
-    """The verdict, or None for anything not exactly what ``_encode`` writes."""
+def _decode(raw: object) -> tuple[Identity | Rejection, float] | None:
+    """The verdict and when it was decided, or None for anything not exactly what
+    ``_encode`` writes (a reply of another type, oversized or too deeply nested JSON, ...)."""
+    if not isinstance(raw, bytes) or len(raw) > MAX_VALUE_BYTES:
+        return None
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not _is_number(value.get("at")):
         return None
+    verdict = _verdict(value)
+    return None if verdict is None else (verdict, float(value["at"]))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _verdict(value: dict[str, Any]) -> Identity | Rejection | None:
     if "rejected" in value:
-        error = _REJECTIONS.get(value["rejected"])
+        reason = value["rejected"]
+        error = _REJECTIONS.get(reason) if isinstance(reason, str) else None
         return Rejection(error) if error is not None else None
     subject, email, roles = value.get("sub"), value.get("email"), value.get("roles")
     valid_roles, token_type, exp = value.get("valid_roles"), value.get("type"), value.get("exp")
@@ -176,7 +224,7 @@ def _decode(raw: bytes) -> Identity | Rejection | None:
         return None
     if not (isinstance(valid_roles, bool) and isinstance(token_type, str)):
         return None
-    if exp is not None and not (isinstance(exp, int | float) and not isinstance(exp, bool)):
+    if exp is not None and not _is_number(exp):
         return None
     return Identity(
         subject=subject,

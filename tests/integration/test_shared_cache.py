@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from authsvc.shared_cache import PREFIX, SharedCache
 from tests.fakes.authorizer import FakeAuthorizer
 from tests.support import processes
 from tests.support.redis_server import running_redis
+from tests.support.resp_server import RespServer
 from tests.support.stack import MissingBinary
 
 PASSWORD = "a shared-cache password"
@@ -43,7 +45,9 @@ class Events:
 
 def test_verdicts_round_trip_with_their_remaining_life(redis_url: str) -> None:
     events = Events()
-    cache = SharedCache.from_url(redis_url, timeout_s=0.5, events=events)
+    cache = SharedCache.from_url(
+        redis_url, timeout_s=0.5, events=events, ttl_s=30, negative_ttl_s=5
+    )
     identity = Identity("u-1", "u@example.com", ("admin", "user"), True, "access_token", 2e9)
     cache.put(b"\x01" * 32, (identity, 30.0))
     cache.put(b"\x02" * 32, (Rejection(InvalidCredentials), 5.0))
@@ -62,7 +66,16 @@ def test_verdicts_round_trip_with_their_remaining_life(redis_url: str) -> None:
 
 @pytest.mark.parametrize(
     "stored",
-    [b"not json", b"[]", b'{"sub": "", "email": "", "roles": []}', b'{"rejected": "allow"}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"at": 1, "sub": "", "email": "", "roles": []}',
+        b'{"at": 1, "rejected": "allow"}',
+        b'{"rejected": "invalid_credential"}',  # no decision time
+        b'{"at": NaN, "rejected": "invalid_credential"}',
+        b"[" * 100_000,  # nesting deep enough to exhaust the JSON decoder's recursion
+        b'{"at": 1, "rejected": "invalid_credential", "pad": "' + b"x" * 5000 + b'"}',
+    ],
 )
 def test_anything_unexpected_in_redis_is_a_miss(redis_url: str, stored: bytes) -> None:
     events = Events()
@@ -85,9 +98,32 @@ def test_deployments_sharing_a_redis_never_answer_for_each_other(redis_url: str)
     assert prod.get(b"\x06" * 32) is None  # a jwks replica's allow ignores logouts
 
 
+def test_a_reader_never_serves_a_decision_older_than_its_own_ttl(redis_url: str) -> None:
+    """A deployment with a longer TTL (or before a TTL was lowered) wrote the decision."""
+    clock = [1_900_000_000.0]
+    writer = SharedCache.from_url(redis_url, timeout_s=0.5, ttl_s=300, clock=lambda: clock[0])
+    writer.put(b"\x09" * 32, (Identity("logged-out-later"), 300.0))
+    writer.put(b"\x0a" * 32, (Rejection(InvalidCredentials), 300.0))
+
+    def reader(ttl_s: float) -> SharedCache:
+        return SharedCache.from_url(
+            redis_url, timeout_s=0.5, ttl_s=ttl_s, negative_ttl_s=ttl_s, clock=lambda: clock[0]
+        )
+
+    assert reader(0).get(b"\x09" * 32) is None  # AUTHSVC_CACHE_TTL=0: never a cached allow
+    clock[0] += 10
+    hit = reader(30).get(b"\x09" * 32)
+    assert hit is not None
+    assert hit[1] == pytest.approx(20)
+    assert reader(5).get(b"\x0a" * 32) is None
+    clock[0] += 50
+    assert reader(30).get(b"\x09" * 32) is None
+    assert writer.get(b"\x09" * 32) is not None
+
+
 def test_a_shared_allow_never_outlives_the_tokens_exp(redis_url: str) -> None:
     now = 1_900_000_000.0
-    cache = SharedCache.from_url(redis_url, timeout_s=0.5, clock=lambda: now)
+    cache = SharedCache.from_url(redis_url, timeout_s=0.5, ttl_s=30, clock=lambda: now)
     cache.put(b"\x07" * 32, (Identity("u", expires_at=now - 60), 30.0))  # Redis TTL 30 s
     cache.put(b"\x08" * 32, (Identity("u", expires_at=now + 5), 30.0))
     assert cache.get(b"\x07" * 32) is None
@@ -104,6 +140,27 @@ def test_a_redis_that_is_down_is_a_miss_quickly_and_left_alone_for_a_while() -> 
     assert cache.get(b"\x01" * 32) is None  # resting: not even tried
     cache.put(b"\x01" * 32, (Identity("u"), 30.0))
     assert events.seen == ["error"]
+
+
+@pytest.mark.parametrize("reply", [b":5\r\n", b"*1\r\n$1\r\na\r\n", b"+OK\r\n", b"-ERR nope\r\n"])
+def test_a_reply_of_another_type_is_a_miss_never_an_exception(reply: bytes) -> None:
+    with RespServer(reply) as server:
+        cache = SharedCache.from_url(server.url, timeout_s=0.5)
+        assert cache.get(b"\x01" * 32) is None
+
+
+def test_a_trickling_redis_cannot_hold_a_decision_past_the_deadline() -> None:
+    """Each byte arrives within the socket timeout; the whole answer never does in time."""
+    value = b'{"at": 1, "rejected": "invalid_credential"}'
+    reply = b"$%d\r\n%s\r\n" % (len(value), value)
+    events = Events()
+    with RespServer(reply, trickle_s=0.05) as server:
+        cache = SharedCache.from_url(server.url, timeout_s=0.2, events=events)
+        started = time.monotonic()
+        assert cache.get(b"\x01" * 32) is None
+        assert time.monotonic() - started < 1.0
+        assert cache.get(b"\x01" * 32) is None  # resting: not asked again
+        assert events.seen == ["error"]
 
 
 @contextlib.contextmanager
