@@ -187,24 +187,39 @@ class AuthorizerClient:
         # The keys are read from Authorizer itself (AUTHORIZER_URL), whatever public host
         # the discovery document names.
         path = urlsplit(jwks_uri).path or "/.well-known/jwks.json"
-        return KeySet(keys_from_jwks(self._get_json(path)), issuer)
+        algorithms = discovery.get("id_token_signing_alg_values_supported")
+        if not isinstance(algorithms, list):
+            algorithms = []
+        signed_with = tuple(alg for alg in algorithms if isinstance(alg, str))
+        return KeySet(keys_from_jwks(self._get_json(path)), issuer, signed_with)
 
     def _get_json(self, path: str) -> dict[str, Any]:
+        """A JSON object from Authorizer, whole within the deadline (as a GraphQL answer)."""
         started = self._monotonic()
         outcome = "unavailable"
+        exchange = self._exchanges.submit(self._get, path)
         try:
-            with self._session.get(self._base + path, timeout=self._timeout) as response:
-                if response.status_code != 200:
-                    raise AuthorizerUnavailable(f"GET {path}: HTTP {response.status_code}")
-                document = response.json()
+            status, document = exchange.result(timeout=self._deadline_s)
+            if status != 200:
+                raise AuthorizerUnavailable(f"GET {path}: HTTP {status}")
             if not isinstance(document, dict):
                 raise AuthorizerUnavailable(f"GET {path}: not a JSON object")
             outcome = "confirmed"
             return document
-        except (requests.RequestException, ValueError) as exc:
+        except concurrent.futures.TimeoutError:
+            exchange.cancel()
+            raise AuthorizerUnavailable(
+                f"GET {path}: no whole answer within {self._deadline_s:g} s"
+            ) from None
+        except (requests.RequestException, ValueError, RecursionError) as exc:
             raise AuthorizerUnavailable(f"GET {path}: {type(exc).__name__}") from None
         finally:
             self._calls.authorizer_call("keys", outcome, self._monotonic() - started)
+
+    def _get(self, path: str) -> tuple[int, object]:
+        """One GET and its JSON body (None unless 200), on an exchange thread."""
+        with self._session.get(self._base + path, timeout=self._timeout) as response:
+            return response.status_code, response.json() if response.status_code == 200 else None
 
     def probe(self) -> bool:
         """Whether Authorizer's health endpoint answers 200 (``/healthz``, 1.x: ``/health``)."""

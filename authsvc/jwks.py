@@ -52,6 +52,8 @@ class KeySet:
 
     keys: tuple[Key, ...]
     issuer: str
+    algorithms: tuple[str, ...] = ()
+    """What discovery says Authorizer signs with (``id_token_signing_alg_values_supported``)."""
 
 
 def keys_from_jwks(document: object) -> tuple[Key, ...]:
@@ -170,9 +172,13 @@ def _numeric(value: object) -> bool:
 
 
 class KeyProvider:
-    """Authorizer's keys, fetched at start, refreshed when their lifetime ends and (at most once
-    per ``min_refresh_s``) when a token fails against them. A failed fetch keeps the keys already
-    known; with none at all, verification answers "cannot confirm", never an allow.
+    """Authorizer's keys, fetched at start and again when their lifetime ends (in the
+    background: requests keep using the known keys meanwhile) and, at most once per
+    ``min_refresh_s``, when a token fails against them (then the request waits for the new
+    keys: a rotation must not refuse the new key's tokens). Keys that could not be refreshed
+    for ``max_age_s`` are no longer used, so a key Authorizer retired during an outage is not
+    trusted forever; with no usable keys, verification answers "cannot confirm", never an
+    allow. ``static_keys`` (HS secrets from settings) are always used, first.
     """
 
     def __init__(
@@ -181,40 +187,120 @@ class KeyProvider:
         *,
         lifetime_s: float = 300.0,
         min_refresh_s: float = 5.0,
+        max_age_s: float = 900.0,
         monotonic: Callable[[], float] = time.monotonic,
         static_keys: Sequence[Key] = (),
+        in_background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
-        """``fetch`` reads discovery and JWKS; ``static_keys`` (an HS secret) come first."""
+        """``fetch`` reads discovery and JWKS; ``in_background`` runs a refresh off the request
+        path (default: a daemon thread, a greenlet under gevent)."""
         self._fetch = fetch
         self._lifetime_s = lifetime_s
         self._min_refresh_s = min_refresh_s
+        self._max_age_s = max_age_s
         self._monotonic = monotonic
         self._static = tuple(static_keys)
+        self._in_background = in_background or _daemon_thread
         self._lock = threading.Lock()
         self._current: KeySet | None = None
         self._fetched_at = float("-inf")
         self._tried_at = float("-inf")
+        self._is_refreshing = False
+        self._warned_about_algorithms = False
 
     def __call__(self, refresh: bool) -> KeySet:
-        now = self._monotonic()
-        current = self._current
-        is_stale = current is None or now - self._fetched_at >= self._lifetime_s
-        if current is not None and not is_stale and not refresh:
-            return current
+        now, fetched_at = self._monotonic(), self._fetched_at
+        usable = self._usable(now)
+        if usable is not None and not refresh:
+            if now - fetched_at >= self._lifetime_s:
+                self.refresh_in_background()
+            return usable
+        keys = self._fetch_now(usable, fetched_at)
+        if keys is None:
+            raise AuthorizerUnavailable("Authorizer's signing keys are not known")
+        return keys
+
+    def is_ready(self) -> bool:
+        """Whether tokens can be verified now (fetching keys if none are known)."""
+        try:
+            self(False)
+        except AuthorizerUnavailable:
+            return False
+        return True
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether usable keys are known (for readiness in ``jwks`` mode)."""
+        return self._usable(self._monotonic()) is not None
+
+    def refresh_in_background(self) -> None:
+        """Start one refresh off the request path, unless one runs or ran too recently."""
         with self._lock:
-            if self._current is not None and self._current is not current:
-                return self._current  # another thread just fetched
+            if self._is_refreshing or self._monotonic() - self._tried_at < self._min_refresh_s:
+                return
+            self._is_refreshing = True
+
+        def refresh() -> None:
+            try:
+                with self._lock:
+                    self._tried_at = self._monotonic()
+                self._store(self._fetch_logged())
+            finally:
+                self._is_refreshing = False
+
+        self._in_background(refresh)
+
+    def _usable(self, now: float) -> KeySet | None:
+        current = self._current
+        if current is None or now - self._fetched_at < self._max_age_s:
+            return current
+        # Fetched keys too old to trust; secrets from settings stay valid.
+        return KeySet(self._static, current.issuer) if self._static else None
+
+    def _fetch_now(self, usable: KeySet | None, fetched_at: float) -> KeySet | None:
+        """Fetch on this request (rate-limited); the keys to use afterwards. ``usable`` and
+        ``fetched_at`` are what the caller saw before waiting for the lock."""
+        with self._lock:
+            now = self._monotonic()
+            if self._fetched_at != fetched_at:
+                return self._usable(now)  # another request fetched while this one waited
             # Without any keys, retry every second (each request would otherwise ask).
-            wait_s = self._min_refresh_s if self._current is not None else NO_KEYS_RETRY_S
-            if now - self._tried_at >= wait_s:
-                self._tried_at = now
-                try:
-                    fetched = self._fetch()
-                except AuthorizerUnavailable as exc:
-                    log.warning("cannot fetch Authorizer's keys: %s", exc)
-                else:
-                    self._current = KeySet(self._static + fetched.keys, fetched.issuer)
-                    self._fetched_at = now
-            if self._current is None:
-                raise AuthorizerUnavailable("Authorizer's signing keys are not known yet")
-            return self._current
+            wait_s = self._min_refresh_s if usable is not None else NO_KEYS_RETRY_S
+            if now - self._tried_at < wait_s:
+                return usable
+            self._tried_at = now
+            fetched = self._fetch_logged()
+            if fetched is not None:
+                self._current = self._with_static(fetched)
+                self._fetched_at = now
+            return self._usable(now)
+
+    def _fetch_logged(self) -> KeySet | None:
+        try:
+            return self._fetch()
+        except AuthorizerUnavailable as exc:
+            log.warning("cannot fetch Authorizer's keys: %s", exc)
+            return None
+
+    def _store(self, fetched: KeySet | None) -> None:
+        if fetched is not None:
+            with self._lock:
+                self._current = self._with_static(fetched)
+                self._fetched_at = self._monotonic()
+
+    def _with_static(self, fetched: KeySet) -> KeySet:
+        unused = sorted({key.alg for key in self._static} - set(fetched.algorithms))
+        if fetched.algorithms and unused and not self._warned_about_algorithms:
+            self._warned_about_algorithms = True
+            # Every token Authorizer signs would be refused: say so loudly, once.
+            log.error(
+                "AUTHSVC_JWT_TYPE/AUTHSVC_JWT_SECONDARY_TYPE name %s, but Authorizer signs "
+                "with %s (its discovery document): its tokens cannot be verified with that secret",
+                ", ".join(unused),
+                ", ".join(fetched.algorithms),
+            )
+        return KeySet(self._static + fetched.keys, fetched.issuer, fetched.algorithms)
+
+
+def _daemon_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="authsvc-key-refresh", daemon=True).start()
