@@ -75,26 +75,38 @@ def create_app(
         )
         metrics.circuit_changed(is_open=False)
         client = AuthorizerClient(settings, pool_size=pool_size, calls=metrics, breaker=breaker)
-        readiness = readiness or Readiness(
-            client.probe,
-            lambda: client.last_answer_at,
-            time.monotonic,
-            is_held_back=lambda: breaker.is_open,
-            is_draining=is_draining,
-        )
         authorizer = client
-        if settings.verify_mode != "remote":
-            if not settings.jwt_secret and not settings.jwt_secret_file:
-                log.info(
-                    "%s mode: tokens are checked against Authorizer's published keys; an "
-                    "HS256 Authorizer publishes none, so set AUTHSVC_JWT_SECRET(_FILE) for it",
-                    settings.verify_mode,
-                )
-            local = LocalVerifier(
-                KeyProvider(client.fetch_keys, static_keys=_shared_secrets(settings)),
-                role_claim=settings.role_claim,
-                clock=clock,
+        if settings.verify_mode == "remote":
+            if _shared_secrets(settings):
+                log.warning("AUTHSVC_JWT_SECRET(_FILE) is not used with AUTHSVC_VERIFY_MODE=remote")
+            readiness = readiness or Readiness(
+                client.probe,
+                lambda: client.last_answer_at,
+                time.monotonic,
+                is_held_back=lambda: breaker.is_open,
+                is_draining=is_draining,
             )
+        else:
+            _explain_local_verification(settings)
+            keys = KeyProvider(client.fetch_keys, static_keys=_shared_secrets(settings))
+            if every is not None:
+                keys.refresh_in_background()  # fetched at start, not on the first request
+            local = LocalVerifier(keys, role_claim=settings.role_claim, clock=clock)
+            if settings.verify_mode == "jwks":
+                # Ready while tokens can be verified, whatever Authorizer's own health: taking
+                # every replica out of rotation when Authorizer is down would refuse the
+                # bearer tokens they can still check (session cookies get 503 meanwhile).
+                readiness = readiness or Readiness(
+                    keys.is_ready, lambda: None, time.monotonic, is_draining=is_draining
+                )
+            else:
+                readiness = readiness or Readiness(
+                    client.probe,
+                    lambda: client.last_answer_at,
+                    time.monotonic,
+                    is_held_back=lambda: breaker.is_open,
+                    is_draining=is_draining,
+                )
     if cache is None:
         cache = DecisionCache(
             ttl_s=settings.cache_ttl_s,
@@ -120,6 +132,9 @@ def create_app(
         shared=SharedCache.from_url(
             settings.cache_url,
             timeout_s=settings.cache_timeout_s,
+            ttl_s=settings.cache_ttl_s,
+            negative_ttl_s=settings.negative_cache_ttl_s,
+            clock=clock,
             namespace=f"{settings.issuer_url}\n{settings.authorizer_client_id}\n{settings.verify_mode}",
             events=metrics,
         )
@@ -133,7 +148,17 @@ def create_app(
     app.add_route("/readyz", ReadyResource(readiness or _always_ready()))
     app.add_route("/metrics", MetricsResource(metrics, multiprocess_dir))
     app.add_error_handler(AuthError, _auth_error_handler(settings))
+    app.add_error_handler(Exception, _unexpected_error)
     return app
+
+
+def _explain_local_verification(settings: Settings) -> None:
+    if not settings.jwt_secret and not settings.jwt_secret_file:
+        log.info(
+            "%s mode: tokens are checked against Authorizer's published keys; an HS256 "
+            "Authorizer publishes none, so set AUTHSVC_JWT_SECRET(_FILE) for it",
+            settings.verify_mode,
+        )
 
 
 def _shared_secrets(settings: Settings) -> tuple[Key, ...]:
@@ -154,6 +179,18 @@ def _secret(value: str, path: str) -> str:
         return value
     with open(path, encoding="utf-8") as file:
         return file.read().removesuffix("\n").removesuffix("\r")  # its last newline only
+
+
+def _unexpected_error(
+    req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
+) -> None:
+    """A bug: 500 (a denial, behind any proxy), logged with the traceback but without the
+    query string, where a client may have put a credential (Falcon's own 500 log shows it)."""
+    log.error("unexpected error answering %s %s", req.method, req.path, exc_info=ex)
+    resp.status = falcon.HTTP_500
+    resp.set_headers(identity_headers(None))
+    set_freshness(resp, 0)
+    resp.media = {"error": "internal_error", "message": "authsvc failed; see its log"}
 
 
 def _always_ready() -> Readiness:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 TOKEN_TYPES = frozenset({"access_token", "id_token", "refresh_token"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -211,7 +211,16 @@ def optional_redis_url(raw: str) -> str:
         raise ValueError(
             "not a readable URL: percent-encode /, #, ? and @ in the password (%2F, %23, %3F, %40)"
         ) from None
+    options = {name.lower() for name, _ in parse_qsl(parsed.query)}
+    if options & _REDIS_TIMEOUT_OPTIONS:
+        # They would silently replace AUTHSVC_CACHE_TIMEOUT, the bound on every Redis wait.
+        raise ValueError("timeouts go in AUTHSVC_CACHE_TIMEOUT, not in the URL's query")
     return raw
+
+
+_REDIS_TIMEOUT_OPTIONS = frozenset(
+    {"socket_timeout", "socket_connect_timeout", "retry_on_timeout", "health_check_interval"}
+)
 
 
 def optional_path(raw: str) -> str:

@@ -355,8 +355,20 @@ class Settings:
                 problems.append(f"{spec.env}: {exc}, got {shown}")
         for secret in ("AUTHSVC_JWT_SECRET", "AUTHSVC_JWT_SECONDARY_SECRET"):
             name = secret.removeprefix("AUTHSVC_").lower()
-            if values.get(name) and values.get(f"{name}_file"):
+            path = values.get(f"{name}_file")
+            if values.get(name) and path:
                 problems.append(f"{secret}_FILE: set it or {secret}, not both")
+            elif isinstance(path, str) and path:
+                problems.extend(f"{secret}_FILE: {problem}" for problem in _secret_file(path))
+        if values.get("verify_mode", "remote") != "remote" and not values.get(
+            "authorizer_client_id"
+        ):
+            # Authorizer 1.x to 2.3 refuse a token issued to another client; a local check
+            # must not be looser than any Authorizer it may stand in for.
+            problems.append(
+                "AUTHORIZER_CLIENT_ID: required with AUTHSVC_VERIFY_MODE=jwks or hybrid "
+                "(tokens must be checked for their audience)"
+            )
         if problems:
             raise SettingsError(problems)
         return cls(**values)  # type: ignore[arg-type]  # SPECS maps each field to its parser
@@ -374,6 +386,18 @@ class Settings:
     def issuer_url(self) -> str:
         """The public URL Authorizer must see as its own (X-Authorizer-URL)."""
         return self.authorizer_public_url or self.authorizer_url
+
+
+def _secret_file(path: str) -> list[str]:
+    """What is wrong with a secret file, read once at start (its content is never shown)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            content = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"cannot read {path!r} ({type(exc).__name__})"]
+    if not content.strip():
+        return [f"{path!r} is empty"]
+    return []
 
 
 def describe() -> str:

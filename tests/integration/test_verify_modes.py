@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,7 +85,12 @@ def test_jwks_mode_without_reachable_keys_is_503_never_200(fake: FakeAuthorizer)
     url = fake.url
     fake.stop()
     settings = Settings.from_environ(
-        {"AUTHORIZER_URL": url, "AUTHSVC_VERIFY_MODE": "jwks", "AUTHSVC_CIRCUIT_FAILURES": "0"}
+        {
+            "AUTHORIZER_URL": url,
+            "AUTHORIZER_CLIENT_ID": fake.client_id,
+            "AUTHSVC_VERIFY_MODE": "jwks",
+            "AUTHSVC_CIRCUIT_FAILURES": "0",
+        }
     )
     app = falcon.testing.TestClient(create_app(settings))
     assert status(app, login.access_token) == 503
@@ -163,3 +170,63 @@ def test_an_hs_rotation_keeps_old_tokens_valid_through_the_secondary_secret(
                     "AUTHSVC_JWT_SECONDARY_SECRET_FILE": str(path),
                 }
             )
+
+
+def test_jwks_mode_fetches_keys_at_start_and_stays_ready_while_authorizer_is_unhealthy(
+    fake: FakeAuthorizer,
+) -> None:
+    """Keys are fetched when the app starts (in the background), so a worker verifies tokens
+    even if Authorizer is gone before its first request; and /readyz follows the keys, not
+    Authorizer's health: bearer tokens are still checked while Authorizer is down."""
+    login = fake.login("m@example.com", PASSWORD)
+    fake.reset_counters()
+    settings = Settings.from_environ(
+        {
+            "AUTHORIZER_URL": fake.url,
+            "AUTHORIZER_CLIENT_ID": fake.client_id,
+            "AUTHSVC_VERIFY_MODE": "jwks",
+        }
+    )
+    app = falcon.testing.TestClient(create_app(settings, every=lambda *args: None))
+    deadline = time.monotonic() + 10
+    while not any(seen.path == "/.well-known/jwks.json" for seen in fake.requests_seen):
+        assert time.monotonic() < deadline, "keys were not fetched at start"
+        time.sleep(0.01)
+    fake.set_healthy(False)
+    assert app.simulate_get("/readyz").status_code == 200
+    fake.stop()
+    assert status(app, login.access_token) == 200
+    remote = falcon.testing.TestClient(
+        create_app(Settings.from_environ({"AUTHORIZER_URL": fake.url}))
+    )
+    assert remote.simulate_get("/readyz").status_code == 503
+
+
+def test_a_secret_of_another_algorithm_than_authorizers_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """AUTHSVC_JWT_TYPE=HS512 against an HS256 Authorizer refuses every token: said once,
+    loudly, when the keys are fetched."""
+    with FakeAuthorizer(alg="HS256") as fake:
+        fake.add_user("m@example.com", PASSWORD)
+        secret = fake.jwt_secret
+        assert secret is not None
+        app = client(fake, "jwks", AUTHSVC_JWT_SECRET=secret.decode(), AUTHSVC_JWT_TYPE="HS512")
+        login = fake.login("m@example.com", PASSWORD)
+        with caplog.at_level(logging.ERROR, logger="authsvc.jwks"):
+            assert status(app, login.access_token) == 403
+            assert status(app, login.access_token) == 403
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "name HS512, but Authorizer signs with HS256" in errors[0]
+    assert secret.decode() not in errors[0]
+
+
+def test_a_secret_set_in_remote_mode_is_reported_as_unused(
+    fake: FakeAuthorizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="authsvc.app"):
+        client(fake, "remote", AUTHSVC_JWT_SECRET="forgotten")
+    assert any(
+        "is not used with AUTHSVC_VERIFY_MODE=remote" in r.getMessage() for r in caplog.records
+    )

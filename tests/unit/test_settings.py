@@ -216,3 +216,37 @@ def test_no_secret_setting_shows_in_the_settings_repr() -> None:
     shown = repr(Settings.from_environ(environ))
     for spec in secret_specs:
         assert f"s3cret-of-{spec.field}" not in shown, spec.env
+
+
+def test_local_verification_needs_the_client_id_for_the_audience_check() -> None:
+    """Authorizer 1.x to 2.3 refuse another client's token: jwks/hybrid must not be looser."""
+    for mode in ("jwks", "hybrid"):
+        with pytest.raises(SettingsError, match="AUTHORIZER_CLIENT_ID: required with"):
+            Settings.from_environ({**BASE, "AUTHSVC_VERIFY_MODE": mode})
+    Settings.from_environ({**BASE, "AUTHSVC_VERIFY_MODE": "jwks", "AUTHORIZER_CLIENT_ID": "c"})
+
+
+def test_secret_files_are_read_at_start_and_their_problems_named(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    missing = tmp_path / "missing"
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environ(
+            {
+                **BASE,
+                "AUTHSVC_JWT_SECRET_FILE": str(missing),
+                "AUTHSVC_JWT_SECONDARY_SECRET_FILE": str(empty),
+            }
+        )
+    assert info.value.problems == [
+        f"AUTHSVC_JWT_SECRET_FILE: cannot read {str(missing)!r} (FileNotFoundError)",
+        f"AUTHSVC_JWT_SECONDARY_SECRET_FILE: {str(empty)!r} is empty",
+    ]
+
+
+@pytest.mark.parametrize("option", ["socket_timeout=30", "Socket_Connect_Timeout=9"])
+def test_redis_timeouts_in_the_url_are_refused(option: str) -> None:
+    """They would silently replace AUTHSVC_CACHE_TIMEOUT."""
+    with pytest.raises(SettingsError, match="AUTHSVC_CACHE_TIMEOUT"):
+        Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": f"redis://:pw@redis/0?{option}"})
+    Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": "redis://redis/0?client_name=authsvc"})
