@@ -104,7 +104,26 @@ def test_traefik_middleware_example_has_what_forwardauth_requires() -> None:
     assert middleware["apiVersion"] == "traefik.io/v1alpha1"
     forward = middleware["spec"]["forwardAuth"]
     assert "/verify" in forward["address"]
-    assert forward["authResponseHeaders"] == IDENTITY_HEADERS
+    # X-Auth-Request-Error too: authsvc never sets it on an allow, so a client's copy goes.
+    assert forward["authResponseHeaders"] == [*IDENTITY_HEADERS, "X-Auth-Request-Error"]
     assert forward["trustForwardHeader"] is False
     route = by_kind()["IngressRoute"]
     assert route["spec"]["routes"][0]["middlewares"] == [{"name": "authsvc"}]
+    assert "websecure" in route["spec"]["entryPoints"]
+    assert isinstance(route["spec"].get("tls"), dict), "a route on websecure needs tls"
+
+
+def test_traefik_middleware_example_names_the_entry_point_hardening_of_traefik_env() -> None:
+    """Every entry-point http.* option deploy/traefik/traefik.env sets on `web`, with its
+    value, appears in the example's Helm flags and environment-variable form for `websecure`."""
+    example = (K8S / "traefik-middleware-example.yaml").read_text(encoding="utf-8").lower()
+    env = (K8S.parent / "traefik" / "traefik.env").read_text(encoding="utf-8")
+    prefix = "TRAEFIK_ENTRYPOINTS_WEB_HTTP_"
+    options = [line for line in env.splitlines() if line.startswith(prefix)]
+    assert len(options) == 8  # aliasHeadersStrategy and seven encodedCharacters options
+    # "#     - --entrypoints.websecure.http.x=y" lines, without the comment and list marks
+    flags = {line.lstrip("# -") for line in example.splitlines() if "- --entrypoints." in line}
+    for line in options:
+        name, value = line.removeprefix(prefix).lower().split("=")
+        assert f"entrypoints.websecure.http.{name.replace('_', '.')}={value}" in flags, name
+    assert "traefik_entrypoints_websecure_http_aliasheadersstrategy=delete" in example
