@@ -92,6 +92,16 @@ def test_service_hpa_pdb_and_monitor_all_select_the_deployment() -> None:
     assert endpoint["path"] == "/metrics"
 
 
+def test_deployment_leaves_its_replica_count_to_the_hpa() -> None:
+    """A spec.replicas would reset the HPA's count on every `kubectl apply -k`."""
+    kinds = by_kind()
+    deployment, hpa = kinds["Deployment"], kinds["HorizontalPodAutoscaler"]
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert "replicas" not in deployment["spec"]
+    assert hpa["spec"]["minReplicas"] >= 2  # one pod draining must not leave none
+
+
 def test_ingress_nginx_example_asks_verify_and_passes_the_identity_headers() -> None:
     annotations = by_kind()["Ingress"]["metadata"]["annotations"]
     assert "/verify" in annotations["nginx.ingress.kubernetes.io/auth-url"]
