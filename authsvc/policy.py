@@ -13,24 +13,39 @@ from authsvc.errors import AccessDenied, BadRequest, InvalidCredentials
 from authsvc.identity import Identity
 
 ROLES_PARAMETER = "roles"
+_ROLE_WORDS = ("role", "roles")
 
 
 def looks_like_roles(name: str) -> bool:
-    """Whether ``name`` is some spelling of "role": its letters and digits, accents and case
-    folded away, contain "role" (``ROLES``, ``roles[]``, ``roles%00``, ``rôles``, ``rolesadmin``,
-    ``required_roles``, a zero-width space inside)."""
+    """Whether ``name`` is a misspelt ``roles``, as a proxy's configuration might write it.
+
+    Either its ASCII letters and digits, accents and case folded away, are exactly "role" or
+    "roles" (``ROLES``, ``role``, ``roles[]``, ``rôles``, `` roles``, ``roles\\x00``, a zero-width
+    space inside), or, case folded and without accents or invisible characters, it ends in
+    "role"/"roles" right after a character that is not a letter or digit (``required_roles``,
+    ``x-roles``). An app's own parameters around the word pass (``roleId``, ``controlEnabled``,
+    ``userRoles``, ``rolesadmin``, ``payroll``): Envoy appends the client's query to the check.
+    """
     folded = unicodedata.normalize("NFKD", name).casefold()
-    return "role" in "".join(c for c in folded if c.isascii() and c.isalnum())
+    if "".join(c for c in folded if c.isascii() and c.isalnum()) in _ROLE_WORDS:
+        return True
+    # Mn: accents left by NFKD; Cf: zero-width and other invisible characters.
+    visible = "".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Cf"))
+    for word in _ROLE_WORDS:
+        before = visible.removesuffix(word)
+        if before != visible and before and not before[-1].isalnum():
+            return True
+    return False
 
 
 def required_roles(parameters: Iterable[tuple[str, str]]) -> frozenset[str]:
     """The union of every non-empty, comma-separated item of every ``roles`` parameter.
 
     ``?roles=admin&roles=`` still requires ``admin``; whitespace around items is ignored.
-    Other parameters are ignored (Envoy may append the client's query), except any other
-    spelling of ``roles`` (``role``, ``ROLES``, ``roles[]``, `` roles``, ``roles:admin``): a typo
-    in a proxy's configuration must not drop a requirement silently. A client can only make its
-    own check fail this way.
+    Other parameters are ignored (Envoy may append the client's query), except a misspelt
+    ``roles`` (see ``looks_like_roles``: ``role``, ``ROLES``, ``roles[]``, `` roles``,
+    ``required_roles``), refused with ``BadRequest``: a typo in a proxy's configuration must not
+    drop a requirement silently. A client can only make its own check fail this way.
     """
     roles: set[str] = set()
     for name, value in parameters:

@@ -118,3 +118,16 @@ def test_the_clients_own_query_never_grants_or_drops_a_role(checks: tuple[str, s
     # A query on the original URL is the check's query: roles= there would be the client's.
     assert envoy_check(url_prefix, "GET", "/api?roles=admin", bearer).status_code == 403
     assert envoy_check(url_prefix, "GET", "/api?role=user", bearer).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "original", ["/api/users?roleId=3&controlEnabled=true", "/api?userRoles=admin&payroll=1"]
+)
+def test_an_apps_own_parameters_around_the_word_role_are_decided_normally(
+    checks: tuple[str, str], original: str
+) -> None:
+    """Not a misspelt roles= (no 400) and no requirement (the user lacks admin)."""
+    url_prefix, token = checks
+    answer = envoy_check(url_prefix, "GET", original, {"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    assert answer.headers["x-auth-request-roles"] == "user"

@@ -8,6 +8,7 @@ with the recipe it includes.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -167,3 +168,30 @@ def test_traefik_is_the_release_the_recipe_is_tested_with(compose: dict[str, Any
     tested = re.search(r"Version:\s+(\d+\.\d+)\.", printed)
     assert tested is not None, printed
     assert compose["services"]["traefik"]["image"] == f"traefik:v{tested.group(1)}"
+
+
+def seconds(duration: str) -> float:
+    """A Compose duration such as "20s" or "1m30s" (the units stop_grace_period uses)."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", duration)
+    assert duration
+    assert parts is not None, duration
+    hours, minutes, secs = (float(part or 0) for part in parts.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def test_authsvc_gets_the_time_its_graceful_stop_takes(compose: dict[str, Any]) -> None:
+    """`docker compose down` must not SIGKILL authsvc while it drains (shutdown delay) or
+    finishes checks in flight (gunicorn's graceful timeout), both as this file configures them."""
+    environment = {k: str(v) for k, v in compose["services"]["authsvc"]["environment"].items()}
+    shutdown_delay_s = Settings.from_environ(environment).shutdown_delay_s
+    # gunicorn_conf reads the environment and sets variables at import: a process of its own.
+    graceful_timeout_s = subprocess.run(
+        [sys.executable, "-c", "import authsvc.gunicorn_conf as c; print(c.graceful_timeout)"],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=True,
+    ).stdout
+    needed_s = shutdown_delay_s + int(graceful_timeout_s)
+    assert seconds(compose["services"]["authsvc"]["stop_grace_period"]) >= needed_s

@@ -54,11 +54,55 @@ def test_required_roles_are_the_union_of_every_item(values: list[str], expected:
 
 @pytest.mark.parametrize(
     "name",
-    ["role", "ROLES", "Roles", "roles[]", "role[]", "Role", "rolesx", "user_roles", "rôles"],
+    [
+        "role",
+        "ROLES",
+        "Roles",
+        "Role",
+        "roles[]",
+        "role[]",
+        "rôles",
+        " roles",
+        "roles\x00",
+        "ro\u200bles",  # zero-width space
+        "\uff32\uff2f\uff2c\uff25\uff33",  # fullwidth ROLES, folded by NFKD
+        "required_roles",
+        "user_roles",
+        "x-roles",
+        "X-Role",
+        "required_rôles",
+        "user.roles",
+    ],
 )
 def test_misspelt_roles_parameter_is_refused_not_ignored(name: str) -> None:
+    assert policy.looks_like_roles(name)
     with pytest.raises(BadRequest):
         policy.required_roles([(name, "admin")])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "roleId",
+        "role_id",
+        "controlEnabled",  # "controlenabled" contains "role"
+        "userRoles",
+        "userroles",
+        "rolesadmin",
+        "rolesx",
+        "roles:admin",  # folds to "rolesadmin"
+        "roles[0]",  # folds to "roles0"
+        "payroll",
+        "payrole",
+        "enrollment",
+        "parole",
+        "rol",
+    ],
+)
+def test_an_apps_own_parameter_around_the_word_role_is_ignored(name: str) -> None:
+    """Envoy appends the client's query to the check: these are app parameters, not roles."""
+    assert not policy.looks_like_roles(name)
+    assert policy.required_roles([(name, "admin"), ("roles", "user")]) == {"user"}
 
 
 def test_other_parameters_are_ignored() -> None:

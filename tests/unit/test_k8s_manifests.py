@@ -92,6 +92,16 @@ def test_service_hpa_pdb_and_monitor_all_select_the_deployment() -> None:
     assert endpoint["path"] == "/metrics"
 
 
+def test_deployment_leaves_its_replica_count_to_the_hpa() -> None:
+    """A spec.replicas would reset the HPA's count on every `kubectl apply -k`."""
+    kinds = by_kind()
+    deployment, hpa = kinds["Deployment"], kinds["HorizontalPodAutoscaler"]
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert "replicas" not in deployment["spec"]
+    assert hpa["spec"]["minReplicas"] >= 2  # one pod draining must not leave none
+
+
 def test_ingress_nginx_example_asks_verify_and_passes_the_identity_headers() -> None:
     annotations = by_kind()["Ingress"]["metadata"]["annotations"]
     assert "/verify" in annotations["nginx.ingress.kubernetes.io/auth-url"]
@@ -104,7 +114,26 @@ def test_traefik_middleware_example_has_what_forwardauth_requires() -> None:
     assert middleware["apiVersion"] == "traefik.io/v1alpha1"
     forward = middleware["spec"]["forwardAuth"]
     assert "/verify" in forward["address"]
-    assert forward["authResponseHeaders"] == IDENTITY_HEADERS
+    # X-Auth-Request-Error too: authsvc never sets it on an allow, so a client's copy goes.
+    assert forward["authResponseHeaders"] == [*IDENTITY_HEADERS, "X-Auth-Request-Error"]
     assert forward["trustForwardHeader"] is False
     route = by_kind()["IngressRoute"]
     assert route["spec"]["routes"][0]["middlewares"] == [{"name": "authsvc"}]
+    assert "websecure" in route["spec"]["entryPoints"]
+    assert isinstance(route["spec"].get("tls"), dict), "a route on websecure needs tls"
+
+
+def test_traefik_middleware_example_names_the_entry_point_hardening_of_traefik_env() -> None:
+    """Every entry-point http.* option deploy/traefik/traefik.env sets on `web`, with its
+    value, appears in the example's Helm flags and environment-variable form for `websecure`."""
+    example = (K8S / "traefik-middleware-example.yaml").read_text(encoding="utf-8").lower()
+    env = (K8S.parent / "traefik" / "traefik.env").read_text(encoding="utf-8")
+    prefix = "TRAEFIK_ENTRYPOINTS_WEB_HTTP_"
+    options = [line for line in env.splitlines() if line.startswith(prefix)]
+    assert len(options) == 8  # aliasHeadersStrategy and seven encodedCharacters options
+    # "#     - --entrypoints.websecure.http.x=y" lines, without the comment and list marks
+    flags = {line.lstrip("# -") for line in example.splitlines() if "- --entrypoints." in line}
+    for line in options:
+        name, value = line.removeprefix(prefix).lower().split("=")
+        assert f"entrypoints.websecure.http.{name.replace('_', '.')}={value}" in flags, name
+    assert "traefik_entrypoints_websecure_http_aliasheadersstrategy=delete" in example
