@@ -23,7 +23,8 @@ def looks_like_roles(name: str) -> bool:
     "roles" (``ROLES``, ``role``, ``roles[]``, ``rôles``, `` roles``, ``roles\\x00``, a zero-width
     space inside), or, case folded and without accents or invisible characters, it ends in
     "role"/"roles" right after a character that is not a letter or digit (``required_roles``,
-    ``x-roles``). An app's own parameters around the word pass (``roleId``, ``controlEnabled``,
+    ``x-roles``), or starts with "roles" and a character that is not one (``roles[0]``,
+    ``roles:admin``). An app's own parameters around the word pass (``roleId``, ``controlEnabled``,
     ``userRoles``, ``rolesadmin``, ``payroll``): Envoy appends the client's query to the check.
     """
     folded = unicodedata.normalize("NFKD", name).casefold()
@@ -35,7 +36,9 @@ def looks_like_roles(name: str) -> bool:
         before = visible.removesuffix(word)
         if before != visible and before and not before[-1].isalnum():
             return True
-    return False
+    # "roles" then a separator: roles[0], roles:admin, roles=admin (from roles%3Dadmin).
+    after = visible.removeprefix("roles")
+    return after != visible and bool(after) and not after[0].isalnum()
 
 
 def required_roles(parameters: Iterable[tuple[str, str]]) -> frozenset[str]:
