@@ -88,7 +88,13 @@ def create_app(
             )
         else:
             _explain_local_verification(settings)
-            keys = KeyProvider(client.fetch_keys, static_keys=_shared_secrets(settings))
+            has_primary = bool(settings.jwt_secret or settings.jwt_secret_file)
+            keys = KeyProvider(
+                client.fetch_keys,
+                static_keys=_shared_secrets(settings),
+                static_issuer=settings.issuer_url,
+                primary_alg=settings.jwt_type if has_primary else None,
+            )
             if every is not None:
                 keys.refresh_in_background()  # fetched at start, not on the first request
             local = LocalVerifier(keys, role_claim=settings.role_claim, clock=clock)
@@ -135,7 +141,17 @@ def create_app(
             ttl_s=settings.cache_ttl_s,
             negative_ttl_s=settings.negative_cache_ttl_s,
             clock=clock,
-            namespace=f"{settings.issuer_url}\n{settings.authorizer_client_id}\n{settings.verify_mode}",
+            # Everything that shapes a verdict: deployments that decide differently never
+            # answer for each other (nor old and new settings during a rollout).
+            namespace="\n".join(
+                (
+                    settings.issuer_url,
+                    settings.authorizer_client_id,
+                    settings.verify_mode,
+                    settings.role_claim,
+                    ",".join(sorted(settings.token_types)),
+                )
+            ),
             events=metrics,
         )
         if settings.cache_url

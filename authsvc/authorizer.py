@@ -186,7 +186,10 @@ class AuthorizerClient:
             raise AuthorizerUnavailable("discovery document without issuer or jwks_uri")
         # The keys are read from Authorizer itself (AUTHORIZER_URL), whatever public host
         # the discovery document names.
-        path = urlsplit(jwks_uri).path or "/.well-known/jwks.json"
+        try:
+            path = urlsplit(jwks_uri).path or "/.well-known/jwks.json"
+        except ValueError:
+            raise AuthorizerUnavailable("discovery document with an unreadable jwks_uri") from None
         algorithms = discovery.get("id_token_signing_alg_values_supported")
         if not isinstance(algorithms, list):
             algorithms = []

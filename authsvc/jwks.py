@@ -174,11 +174,12 @@ def _numeric(value: object) -> bool:
 class KeyProvider:
     """Authorizer's keys, fetched at start and again when their lifetime ends (in the
     background: requests keep using the known keys meanwhile) and, at most once per
-    ``min_refresh_s``, when a token fails against them (then the request waits for the new
-    keys: a rotation must not refuse the new key's tokens). Keys that could not be refreshed
-    for ``max_age_s`` are no longer used, so a key Authorizer retired during an outage is not
-    trusted forever; with no usable keys, verification answers "cannot confirm", never an
-    allow. ``static_keys`` (HS secrets from settings) are always used, first.
+    ``min_refresh_s``, when a token fails against them (that request waits for the new keys: a
+    rotation must not refuse the new key's tokens; other requests never wait for a fetch while
+    keys are known). Keys that could not be refreshed for ``max_age_s`` are no longer used, so
+    a key Authorizer retired during an outage is not trusted forever; with no usable keys,
+    verification answers "cannot confirm", never an allow. ``static_keys`` (HS secrets from
+    settings) are always used, first, with ``static_issuer`` until discovery names the issuer.
     """
 
     def __init__(
@@ -190,22 +191,27 @@ class KeyProvider:
         max_age_s: float = 900.0,
         monotonic: Callable[[], float] = time.monotonic,
         static_keys: Sequence[Key] = (),
+        static_issuer: str = "",
+        primary_alg: str | None = None,
         in_background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
-        """``fetch`` reads discovery and JWKS; ``in_background`` runs a refresh off the request
-        path (default: a daemon thread, a greenlet under gevent)."""
+        """``fetch`` reads discovery and JWKS; ``primary_alg`` is the algorithm of the primary
+        secret in settings, checked against what discovery says Authorizer signs with;
+        ``in_background`` runs a refresh off the request path (default: a daemon thread, a
+        greenlet under gevent)."""
         self._fetch = fetch
         self._lifetime_s = lifetime_s
         self._min_refresh_s = min_refresh_s
         self._max_age_s = max_age_s
         self._monotonic = monotonic
         self._static = tuple(static_keys)
+        self._static_issuer = static_issuer
+        self._primary_alg = primary_alg
         self._in_background = in_background or _daemon_thread
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by whoever is fetching
         self._current: KeySet | None = None
         self._fetched_at = float("-inf")
         self._tried_at = float("-inf")
-        self._is_refreshing = False
         self._warned_about_algorithms = False
 
     def __call__(self, refresh: bool) -> KeySet:
@@ -223,49 +229,61 @@ class KeyProvider:
     def is_ready(self) -> bool:
         """Whether tokens can be verified now (fetching keys if none are known)."""
         try:
-            self(False)
+            return bool(self(False).keys)
         except AuthorizerUnavailable:
             return False
-        return True
 
     @property
     def has_keys(self) -> bool:
-        """Whether usable keys are known (for readiness in ``jwks`` mode)."""
-        return self._usable(self._monotonic()) is not None
+        """Whether usable keys are known."""
+        usable = self._usable(self._monotonic())
+        return usable is not None and bool(usable.keys)
 
     def refresh_in_background(self) -> None:
         """Start one refresh off the request path, unless one runs or ran too recently."""
-        with self._lock:
-            if self._is_refreshing or self._monotonic() - self._tried_at < self._min_refresh_s:
-                return
-            self._is_refreshing = True
+        if self._monotonic() - self._tried_at < self._min_refresh_s:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # a fetch is under way
+        self._tried_at = self._monotonic()
 
         def refresh() -> None:
             try:
-                with self._lock:
-                    self._tried_at = self._monotonic()
                 self._store(self._fetch_logged())
             finally:
-                self._is_refreshing = False
+                self._lock.release()
 
-        self._in_background(refresh)
+        try:
+            self._in_background(refresh)
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _usable(self, now: float) -> KeySet | None:
         current = self._current
-        if current is None or now - self._fetched_at < self._max_age_s:
+        if current is not None and now - self._fetched_at < self._max_age_s:
             return current
-        # Fetched keys too old to trust; secrets from settings stay valid.
-        return KeySet(self._static, current.issuer) if self._static else None
+        if not self._static:
+            return None
+        # Fetched keys too old to trust (or none yet): secrets from settings stay valid.
+        return KeySet(self._static, current.issuer if current else self._static_issuer)
 
     def _fetch_now(self, usable: KeySet | None, fetched_at: float) -> KeySet | None:
         """Fetch on this request (rate-limited); the keys to use afterwards. ``usable`` and
-        ``fetched_at`` are what the caller saw before waiting for the lock."""
-        with self._lock:
+        ``fetched_at`` are what the caller saw. With keys known, a request never waits for
+        another's fetch: it goes on with those keys."""
+        # Without any keys, retry every second (each request would otherwise ask).
+        wait_s = self._min_refresh_s if usable is not None else NO_KEYS_RETRY_S
+        # Until a first fetch succeeds (a worker starting), wait for one under way.
+        never_fetched = self._current is None
+        if not never_fetched and self._monotonic() - self._tried_at < wait_s:
+            return usable
+        if not self._lock.acquire(blocking=never_fetched):
+            return usable
+        try:
             now = self._monotonic()
             if self._fetched_at != fetched_at:
                 return self._usable(now)  # another request fetched while this one waited
-            # Without any keys, retry every second (each request would otherwise ask).
-            wait_s = self._min_refresh_s if usable is not None else NO_KEYS_RETRY_S
             if now - self._tried_at < wait_s:
                 return usable
             self._tried_at = now
@@ -274,29 +292,38 @@ class KeyProvider:
                 self._current = self._with_static(fetched)
                 self._fetched_at = now
             return self._usable(now)
+        finally:
+            self._lock.release()
 
     def _fetch_logged(self) -> KeySet | None:
         try:
             return self._fetch()
         except AuthorizerUnavailable as exc:
             log.warning("cannot fetch Authorizer's keys: %s", exc)
-            return None
+        except Exception as exc:  # a bug or an answer nothing expected: never a crash here
+            log.warning("cannot fetch Authorizer's keys: %s", type(exc).__name__)
+        return None
 
     def _store(self, fetched: KeySet | None) -> None:
+        """Called with the lock held (the background refresh)."""
         if fetched is not None:
-            with self._lock:
-                self._current = self._with_static(fetched)
-                self._fetched_at = self._monotonic()
+            self._current = self._with_static(fetched)
+            self._fetched_at = self._monotonic()
 
     def _with_static(self, fetched: KeySet) -> KeySet:
-        unused = sorted({key.alg for key in self._static} - set(fetched.algorithms))
-        if fetched.algorithms and unused and not self._warned_about_algorithms:
+        primary = self._primary_alg
+        if (
+            primary
+            and fetched.algorithms
+            and primary not in fetched.algorithms
+            and not self._warned_about_algorithms
+        ):
             self._warned_about_algorithms = True
             # Every token Authorizer signs would be refused: say so loudly, once.
             log.error(
-                "AUTHSVC_JWT_TYPE/AUTHSVC_JWT_SECONDARY_TYPE name %s, but Authorizer signs "
-                "with %s (its discovery document): its tokens cannot be verified with that secret",
-                ", ".join(unused),
+                "AUTHSVC_JWT_TYPE is %s, but Authorizer signs with %s (its discovery document): "
+                "its tokens cannot be verified with that secret",
+                primary,
                 ", ".join(fetched.algorithms),
             )
         return KeySet(self._static + fetched.keys, fetched.issuer, fetched.algorithms)

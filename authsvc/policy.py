@@ -14,6 +14,7 @@ from authsvc.identity import Identity
 
 ROLES_PARAMETER = "roles"
 _ROLE_WORDS = ("role", "roles")
+_TYPO_MARKS = frozenset("[]:=;,(){}<> \t")
 
 
 def looks_like_roles(name: str) -> bool:
@@ -23,8 +24,8 @@ def looks_like_roles(name: str) -> bool:
     "roles" (``ROLES``, ``role``, ``roles[]``, ``rôles``, `` roles``, ``roles\\x00``, a zero-width
     space inside), or, case folded and without accents or invisible characters, it ends in
     "role"/"roles" right after a character that is not a letter or digit (``required_roles``,
-    ``x-roles``), or starts with "roles" and a character that is not one (``roles[0]``,
-    ``roles:admin``). An app's own parameters around the word pass (``roleId``, ``controlEnabled``,
+    ``x-roles``), or starts with "role"/"roles" and punctuation a typo leaves (``roles[0]``,
+    ``role:admin``, ``roles=admin``). An app's own parameters around the word pass (``roleId``, ``controlEnabled``,
     ``userRoles``, ``rolesadmin``, ``payroll``): Envoy appends the client's query to the check.
     """
     folded = unicodedata.normalize("NFKD", name).casefold()
@@ -36,9 +37,13 @@ def looks_like_roles(name: str) -> bool:
         before = visible.removesuffix(word)
         if before != visible and before and not before[-1].isalnum():
             return True
-    # "roles" then a separator: roles[0], roles:admin, roles=admin (from roles%3Dadmin).
-    after = visible.removeprefix("roles")
-    return after != visible and bool(after) and not after[0].isalnum()
+    # "role"/"roles" then punctuation a config typo leaves: roles[0], role:admin, roles=admin
+    # (the name of roles%3Dadmin); not "_" or "-", which app names use (role_id, roles-x).
+    for word in _ROLE_WORDS:
+        after = visible.removeprefix(word)
+        if after != visible and after and (after[0] in _TYPO_MARKS or not after[0].isprintable()):
+            return True
+    return False
 
 
 def required_roles(parameters: Iterable[tuple[str, str]]) -> frozenset[str]:

@@ -6,7 +6,9 @@ Every variable is declared once in ``SPECS`` (name, default, parser, help), whic
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -391,6 +393,8 @@ class Settings:
 def _secret_file(path: str) -> list[str]:
     """What is wrong with a secret file, read once at start (its content is never shown)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the start forever
+            return [f"{path!r} is not a regular file"]
         with open(path, encoding="utf-8") as file:
             content = file.read()
     except (OSError, UnicodeDecodeError) as exc:

@@ -6,8 +6,9 @@ TTL for the whole fleet. Keys are the same SHA-256 digests as the local cache (h
 versioned prefix), never a credential; values are the minimal claims a decision and the identity
 headers need, as compact JSON, with Redis expiring them when the local entry would expire.
 
-Each value records when it was decided, and a reader serves it only within ITS OWN TTLs
-(``AUTHSVC_CACHE_TTL``, ``AUTHSVC_NEGATIVE_CACHE_TTL``) of that moment and never past the
+Each value records the expiry it was written with, so its age is known by Redis's clock
+alone (that expiry minus Redis's PTTL), and a reader serves it only within ITS OWN TTLs
+(``AUTHSVC_CACHE_TTL``, ``AUTHSVC_NEGATIVE_CACHE_TTL``) of the decision and never past the
 token's ``exp``: a deployment with a shorter TTL (or 0) sharing the Redis, or one whose TTL was
 just lowered, is never served an older decision than it allows.
 
@@ -36,12 +37,10 @@ from authsvc.identity import Identity
 
 log = logging.getLogger(__name__)
 
-PREFIX = "authsvc:v2:"  # v2: values carry the time of the decision
+PREFIX = "authsvc:v2:"  # v2: values carry the expiry they were written with
 MAX_VALUE_BYTES = 4096
 BACKOFF_S = 5.0
 WARN_EVERY_S = 10.0
-CLOCK_SKEW_S = 5.0
-"""A decision dated later than this ahead of our clock is not believed."""
 _REJECTIONS: dict[str, type[AuthError]] = {
     InvalidCredentials.reason: InvalidCredentials,
     AccessDenied.reason: AccessDenied,
@@ -114,26 +113,27 @@ class SharedCache:
         if self._is_resting():
             return None
         try:
-            raw = self._within_deadline(self._redis.get, self.redis_key(key))
-        except (redis.RedisError, concurrent.futures.TimeoutError) as exc:
+            raw, remaining_ms = self._within_deadline(self._read, self.redis_key(key))
+        except Exception as exc:  # whatever Redis (or redis-py) does: a miss
             self._failed(exc)
             return None
         if raw is None:
             self._events.shared_cache_event("miss")
             return None
         decoded = _decode(raw)
-        if decoded is None:
+        if decoded is None or not isinstance(remaining_ms, int) or remaining_ms <= 0:
             self._events.shared_cache_event("unreadable")
             return None
-        verdict, decided_at = decoded
-        now = self._clock()
+        verdict, written_ms = decoded
+        # The decision's age by Redis's clock alone (the TTL it was written with, minus what
+        # is left), so no replica's clock matters; then this reader's own TTL from that
+        # moment, and never past the token's exp.
+        age_s = max(written_ms - remaining_ms, 0) / 1000
         ttl_s = self._ttl_s if isinstance(verdict, Identity) else self._negative_ttl_s
-        # This reader's own TTL from the moment of the decision, and never past the token's
-        # exp, whatever Redis's expiry says (another deployment's TTL, a value written by hand).
-        fresh_for = ttl_s - max(now - decided_at, 0.0)
+        fresh_for = min(ttl_s - age_s, remaining_ms / 1000)
         if isinstance(verdict, Identity) and verdict.expires_at is not None:
-            fresh_for = min(fresh_for, verdict.expires_at - now)
-        if fresh_for <= 0 or decided_at > now + CLOCK_SKEW_S:
+            fresh_for = min(fresh_for, verdict.expires_at - self._clock())
+        if fresh_for <= 0:
             self._events.shared_cache_event("miss")
             return None
         self._events.shared_cache_event("hit")
@@ -144,11 +144,18 @@ class SharedCache:
         ttl_ms = int(fresh_for * 1000)
         if ttl_ms <= 0 or self._is_resting():
             return
-        value = _encode(verdict, self._clock())
+        value = _encode(verdict, ttl_ms)
         try:
             self._within_deadline(self._redis.set, self.redis_key(key), value, px=ttl_ms)
-        except (redis.RedisError, concurrent.futures.TimeoutError) as exc:
+        except Exception as exc:  # whatever Redis (or redis-py) does: skipped
             self._failed(exc)
+
+    def _read(self, name: str) -> tuple[object, object]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(name)
+        pipe.pttl(name)
+        raw, remaining_ms = pipe.execute()
+        return raw, remaining_ms
 
     def _within_deadline(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         exchange = self._exchanges.submit(call, *args, **kwargs)
@@ -174,13 +181,14 @@ class SharedCache:
             )
 
 
-def _encode(verdict: Identity | Rejection, decided_at: float) -> str:
+def _encode(verdict: Identity | Rejection, ttl_ms: int) -> str:
+    """``ttl_ms``: the expiry the value is written with, so readers can tell its age."""
     if isinstance(verdict, Rejection):
-        value = {"rejected": verdict.error.reason, "at": decided_at}
+        value = {"rejected": verdict.error.reason, "px": ttl_ms}
         return json.dumps(value, separators=(",", ":"))
     return json.dumps(
         {
-            "at": decided_at,
+            "px": ttl_ms,
             "sub": verdict.subject,
             "email": verdict.email,
             "roles": list(verdict.roles),
@@ -192,19 +200,20 @@ def _encode(verdict: Identity | Rejection, decided_at: float) -> str:
     )
 
 
-def _decode(raw: object) -> tuple[Identity | Rejection, float] | None:
-    """The verdict and when it was decided, or None for anything not exactly what
-    ``_encode`` writes (a reply of another type, oversized or too deeply nested JSON, ...)."""
+def _decode(raw: object) -> tuple[Identity | Rejection, int] | None:
+    """The verdict and the expiry it was written with (ms), or None for anything not exactly
+    what ``_encode`` writes (a reply of another type, oversized or too deeply nested JSON)."""
     if not isinstance(raw, bytes) or len(raw) > MAX_VALUE_BYTES:
         return None
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not isinstance(value, dict) or not _is_number(value.get("at")):
+    written_ms = value.get("px") if isinstance(value, dict) else None
+    if not isinstance(written_ms, int) or isinstance(written_ms, bool) or written_ms <= 0:
         return None
     verdict = _verdict(value)
-    return None if verdict is None else (verdict, float(value["at"]))
+    return None if verdict is None else (verdict, written_ms)
 
 
 def _is_number(value: object) -> bool:

@@ -9,13 +9,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import falcon.testing
 import pytest
 import redis
 import requests
 
+from authsvc.app import create_app
 from authsvc.cache import Rejection
 from authsvc.errors import InvalidCredentials
 from authsvc.identity import Identity
+from authsvc.settings import Settings
 from authsvc.shared_cache import PREFIX, SharedCache
 from tests.fakes.authorizer import FakeAuthorizer
 from tests.support import processes
@@ -69,12 +72,13 @@ def test_verdicts_round_trip_with_their_remaining_life(redis_url: str) -> None:
     [
         b"not json",
         b"[]",
-        b'{"at": 1, "sub": "", "email": "", "roles": []}',
-        b'{"at": 1, "rejected": "allow"}',
-        b'{"rejected": "invalid_credential"}',  # no decision time
-        b'{"at": NaN, "rejected": "invalid_credential"}',
+        b'{"px": 1000, "sub": "", "email": "", "roles": []}',
+        b'{"px": 1000, "rejected": "allow"}',
+        b'{"rejected": "invalid_credential"}',  # no written expiry
+        b'{"px": 1e3, "rejected": "invalid_credential"}',
+        b'{"px": true, "rejected": "invalid_credential"}',
         b"[" * 100_000,  # nesting deep enough to exhaust the JSON decoder's recursion
-        b'{"at": 1, "rejected": "invalid_credential", "pad": "' + b"x" * 5000 + b'"}',
+        b'{"px": 1000, "rejected": "invalid_credential", "pad": "' + b"x" * 5000 + b'"}',
     ],
 )
 def test_anything_unexpected_in_redis_is_a_miss(redis_url: str, stored: bytes) -> None:
@@ -99,24 +103,27 @@ def test_deployments_sharing_a_redis_never_answer_for_each_other(redis_url: str)
 
 
 def test_a_reader_never_serves_a_decision_older_than_its_own_ttl(redis_url: str) -> None:
-    """A deployment with a longer TTL (or before a TTL was lowered) wrote the decision."""
-    clock = [1_900_000_000.0]
-    writer = SharedCache.from_url(redis_url, timeout_s=0.5, ttl_s=300, clock=lambda: clock[0])
+    """A deployment with a longer TTL (or before a TTL was lowered) wrote the decision. Its
+    age is told by Redis's clock alone, so no replica's clock can stretch it."""
+    writer = SharedCache.from_url(redis_url, timeout_s=0.5, ttl_s=300)
     writer.put(b"\x09" * 32, (Identity("logged-out-later"), 300.0))
     writer.put(b"\x0a" * 32, (Rejection(InvalidCredentials), 300.0))
+    raw = redis.Redis.from_url(redis_url)
+
+    def age(key: bytes, seconds: int) -> None:  # as if written `seconds` ago
+        raw.pexpire(writer.redis_key(key), (300 - seconds) * 1000)
 
     def reader(ttl_s: float) -> SharedCache:
-        return SharedCache.from_url(
-            redis_url, timeout_s=0.5, ttl_s=ttl_s, negative_ttl_s=ttl_s, clock=lambda: clock[0]
-        )
+        return SharedCache.from_url(redis_url, timeout_s=0.5, ttl_s=ttl_s, negative_ttl_s=ttl_s)
 
     assert reader(0).get(b"\x09" * 32) is None  # AUTHSVC_CACHE_TTL=0: never a cached allow
-    clock[0] += 10
+    age(b"\x09" * 32, 10)
+    age(b"\x0a" * 32, 10)
     hit = reader(30).get(b"\x09" * 32)
     assert hit is not None
-    assert hit[1] == pytest.approx(20)
+    assert hit[1] == pytest.approx(20, abs=0.5)
     assert reader(5).get(b"\x0a" * 32) is None
-    clock[0] += 50
+    age(b"\x09" * 32, 60)
     assert reader(30).get(b"\x09" * 32) is None
     assert writer.get(b"\x09" * 32) is not None
 
@@ -149,9 +156,18 @@ def test_a_reply_of_another_type_is_a_miss_never_an_exception(reply: bytes) -> N
         assert cache.get(b"\x01" * 32) is None
 
 
+def test_a_url_option_redis_py_chokes_on_is_a_miss_never_a_500(redis_url: str) -> None:
+    """redis-py accepts ?timeout=5 in the URL, then fails on every command with a TypeError."""
+    events = Events()
+    cache = SharedCache.from_url(redis_url + "?timeout=5", timeout_s=0.5, events=events)
+    assert cache.get(b"\x01" * 32) is None
+    cache.put(b"\x01" * 32, (Identity("u"), 30.0))
+    assert events.seen == ["error"]
+
+
 def test_a_trickling_redis_cannot_hold_a_decision_past_the_deadline() -> None:
     """Each byte arrives within the socket timeout; the whole answer never does in time."""
-    value = b'{"at": 1, "rejected": "invalid_credential"}'
+    value = b'{"px": 1000, "rejected": "invalid_credential"}'
     reply = b"$%d\r\n%s\r\n" % (len(value), value)
     events = Events()
     with RespServer(reply, trickle_s=0.05) as server:
@@ -206,3 +222,33 @@ def test_two_authsvc_instances_share_one_authorizer_call_per_token(
                 assert answer.status_code == 200
         # Ten tokens, two instances of two workers each: ten Authorizer calls in all.
         assert fake.calls.get("validate_jwt_token", 0) == len(tokens)
+
+
+def test_deployments_reading_roles_from_different_claims_never_share(redis_url: str) -> None:
+    """A reads roles from allowed_roles (the user's full set), B from role (login-time)."""
+    with FakeAuthorizer() as fake:
+        fake.add_user("r@example.com", PASSWORD, roles=["user", "admin"])
+        id_token = fake.login("r@example.com", PASSWORD, roles=["user"]).id_token
+
+        def app(**env: str) -> falcon.testing.TestClient:
+            settings = Settings.from_environ(
+                {
+                    "AUTHORIZER_URL": fake.url,
+                    "AUTHORIZER_CLIENT_ID": fake.client_id,
+                    "AUTHSVC_CACHE_URL": redis_url,
+                    **env,
+                }
+            )
+            return falcon.testing.TestClient(create_app(settings))
+
+        headers = {"Authorization": f"Bearer {id_token}"}
+        first = app(AUTHSVC_ROLE_CLAIM="allowed_roles")
+        assert (
+            first.simulate_get("/verify", params={"roles": "admin"}, headers=headers).status_code
+            == 200
+        )
+        second = app()
+        assert (
+            second.simulate_get("/verify", params={"roles": "admin"}, headers=headers).status_code
+            == 403
+        )

@@ -218,7 +218,7 @@ def test_a_secret_of_another_algorithm_than_authorizers_is_reported(
             assert status(app, login.access_token) == 403
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
-    assert "name HS512, but Authorizer signs with HS256" in errors[0]
+    assert "AUTHSVC_JWT_TYPE is HS512, but Authorizer signs with HS256" in errors[0]
     assert secret.decode() not in errors[0]
 
 
@@ -230,3 +230,19 @@ def test_a_secret_set_in_remote_mode_is_reported_as_unused(
     assert any(
         "is not used with AUTHSVC_VERIFY_MODE=remote" in r.getMessage() for r in caplog.records
     )
+
+
+def test_jwks_mode_with_an_hs_secret_serves_even_if_authorizer_is_down_at_start() -> None:
+    """The secret is enough to verify: the issuer comes from settings until discovery answers.
+    Without a secret, an HS256 Authorizer's tokens cannot be checked: not ready."""
+    with FakeAuthorizer(alg="HS256") as fake:
+        fake.add_user("m@example.com", PASSWORD)
+        login = fake.login("m@example.com", PASSWORD)
+        secret = fake.jwt_secret
+        assert secret is not None
+        without_secret = client(fake, "jwks")
+        assert without_secret.simulate_get("/readyz").status_code == 503
+        fake.stop()
+        app = client(fake, "jwks", AUTHSVC_JWT_SECRET=secret.decode())
+        assert status(app, login.access_token) == 200
+        assert app.simulate_get("/readyz").status_code == 200

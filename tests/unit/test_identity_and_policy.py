@@ -75,6 +75,8 @@ def test_required_roles_are_the_union_of_every_item(values: list[str], expected:
         "roles:admin",  # "roles" then a separator
         "roles[0]",
         "roles=admin",  # the name of ?roles%3Dadmin
+        "role[0]",
+        "role:admin",
     ],
 )
 def test_misspelt_roles_parameter_is_refused_not_ignored(name: str) -> None:

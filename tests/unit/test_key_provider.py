@@ -108,7 +108,12 @@ def test_an_outage_keeps_the_known_keys_until_max_age_then_cannot_confirm() -> N
 def test_secrets_from_settings_come_first_and_never_age_out() -> None:
     authorizer, clock, jobs = world()
     secret = Key("HS256", b"from settings")
-    keys_of = provider(authorizer, clock, jobs, static_keys=[secret])
+    keys_of = provider(authorizer, clock, jobs, static_keys=[secret], static_issuer=ISSUER)
+    # Usable before any fetch (Authorizer may be down when a worker starts); the published
+    # keys follow from the background fetch.
+    assert keys(keys_of(False)) == [b"from settings"]
+    assert keys_of(False).issuer == ISSUER
+    jobs.pop()()
     assert keys(keys_of(False)) == [b"from settings", "key-1"]
     authorizer.down = True
     clock.now += 10_000
@@ -126,3 +131,25 @@ def test_no_keys_at_all_is_cannot_confirm_and_retried_each_second() -> None:
         keys_of(False)  # within the second: not asked again
     clock.now += 1
     assert keys(keys_of(False)) == ["key-1"]
+
+
+def test_with_keys_known_a_request_never_waits_for_another_requests_fetch() -> None:
+    """A forged-token flood while Authorizer hangs: only the fetching request waits."""
+    authorizer, clock, jobs = world()
+    keys_of = provider(authorizer, clock, jobs)
+    keys_of(False)
+    clock.now += 301
+    keys_of(False)  # stale: a background refresh is started and holds the fetch
+    assert len(jobs) == 1
+    clock.now += 10
+    assert keys(keys_of(True)) == ["key-1"]  # no fetch of its own, no waiting
+    assert authorizer.fetches == 1
+    jobs.pop()()
+    assert keys(keys_of(False)) == ["key-2"]
+
+
+def test_before_the_first_fetch_a_failed_token_waits_for_it() -> None:
+    """At start, a token of a published key must not be refused for want of the fetch."""
+    authorizer, clock, jobs = world()
+    keys_of = provider(authorizer, clock, jobs, static_keys=[Key("HS256", b"s")])
+    assert keys(keys_of(True)) == [b"s", "key-1"]

@@ -250,3 +250,12 @@ def test_redis_timeouts_in_the_url_are_refused(option: str) -> None:
     with pytest.raises(SettingsError, match="AUTHSVC_CACHE_TIMEOUT"):
         Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": f"redis://:pw@redis/0?{option}"})
     Settings.from_environ({**BASE, "AUTHSVC_CACHE_URL": "redis://redis/0?client_name=authsvc"})
+
+
+def test_a_secret_file_that_is_not_a_regular_file_is_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SettingsError, match="is not a regular file"):
+        Settings.from_environ({**BASE, "AUTHSVC_JWT_SECRET_FILE": str(fifo)})
