@@ -25,8 +25,9 @@ def looks_like_roles(name: str) -> bool:
     space inside), or, case folded and without accents or invisible characters, it ends in
     "role"/"roles" right after a character that is not a letter or digit (``required_roles``,
     ``x-roles``), or starts with "role"/"roles" and punctuation a typo leaves (``roles[0]``,
-    ``role:admin``, ``roles=admin``). An app's own parameters around the word pass (``roleId``, ``controlEnabled``,
-    ``userRoles``, ``rolesadmin``, ``payroll``): Envoy appends the client's query to the check.
+    ``role:admin``, ``roles=admin``). An app's own parameters around the word pass
+    (``roleId``, ``controlEnabled``, ``userRoles``, ``rolesadmin``, ``payroll``): Envoy
+    appends the client's query to the check.
     """
     folded = unicodedata.normalize("NFKD", name).casefold()
     if "".join(c for c in folded if c.isascii() and c.isalnum()) in _ROLE_WORDS:
