@@ -18,15 +18,18 @@ from authsvc.authorizer import AuthorizerClient
 from authsvc.breaker import CircuitBreaker, LoggedEvents
 from authsvc.cache import Clock, DecisionCache
 from authsvc.decision_log import DecisionLog
-from authsvc.errors import AuthError, AuthorizerUnavailable
+from authsvc.errors import AuthError, AuthorizerUnavailable, LoginRequired
 from authsvc.jwks import Key, KeyProvider, LocalVerifier
+from authsvc.login import domain_patterns, is_allowed_host
 from authsvc.metrics import Metrics
 from authsvc.periodic import Every
 from authsvc.readiness import Readiness
 from authsvc.resources import (
     ERROR_HEADER,
+    LOGIN_PATH,
     VERIFY_PATH,
     HealthResource,
+    LoginResource,
     MetricsResource,
     ReadyResource,
     VerifyResource,
@@ -159,7 +162,11 @@ def create_app(
     )
     app = falcon.App()
     decisions = DecisionLog(is_enabled=settings.decision_log, clock=clock, write=write_decision)
-    app.add_sink(VerifyResource(verifier, metrics, decisions), re.compile(VERIFY_PATH))
+    login_page = settings.login_page if settings.login_redirect else None
+    app.add_sink(VerifyResource(verifier, metrics, decisions, login_page), re.compile(VERIFY_PATH))
+    app.add_route(LOGIN_PATH, LoginResource(login_page))
+    if login_page is not None:
+        _warn_about_unreachable_hosts(settings)
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(readiness or _always_ready()))
     app.add_route("/metrics", MetricsResource(metrics, multiprocess_dir))
@@ -219,7 +226,9 @@ def _auth_error_handler(settings: Settings) -> Any:
 
     def handle(req: falcon.Request, resp: falcon.Response, ex: AuthError, params: Any) -> None:
         status = int(ex.status)
-        if use_401 and ex.is_authentication:
+        if isinstance(ex, LoginRequired) and ex.location is not None:
+            resp.set_header("Location", ex.location)
+        elif status == 401 or (use_401 and ex.is_authentication):
             status = 401
             challenge = 'Bearer realm="authsvc"'
             if ex.reason == "invalid_credential":
@@ -228,17 +237,39 @@ def _auth_error_handler(settings: Settings) -> Any:
         resp.status = status
         resp.set_header(ERROR_HEADER, ex.reason)
         resp.set_headers(identity_headers(None))
+        set_freshness(resp, _fresh_for_s(ex, settings))
         if status == 503:
-            set_freshness(resp, 0)  # "cannot confirm" must never be reused
             retry_after = ex.retry_after_s if isinstance(ex, AuthorizerUnavailable) else 1
             resp.set_header("Retry-After", str(retry_after))
-        elif not ex.is_definitive:
-            set_freshness(resp, 0)
-        elif ex.fresh_for_s is not None:
-            set_freshness(resp, min(ex.fresh_for_s, settings.negative_cache_ttl_s))
-        else:
-            set_freshness(resp, settings.negative_cache_ttl_s)
         resp.media = {"error": ex.reason, "message": ex.detail}
         log.debug("denied %s %s: %s", req.method, req.path, ex.reason)
 
     return handle
+
+
+def _fresh_for_s(ex: AuthError, settings: Settings) -> float:
+    """How long a proxy may reuse this answer (the nginx decision cache): never "cannot
+    confirm", a doubtful no or a login answer. With login redirects on, never an answer about
+    a missing or bad credential either: whether it sends the caller to sign in depends on
+    headers outside the proxy's cache key (Accept), not on the credential."""
+    if ex.status == 503 or not ex.is_definitive or isinstance(ex, LoginRequired):
+        return 0
+    if settings.login_redirect and ex.is_authentication:
+        return 0
+    if ex.fresh_for_s is not None:
+        return min(ex.fresh_for_s, settings.negative_cache_ttl_s)
+    return settings.negative_cache_ttl_s
+
+
+def _warn_about_unreachable_hosts(settings: Settings) -> None:
+    """A host outside every session cookie domain never receives the cookie: people sent back
+    there after signing in are sent to sign in again, forever."""
+    domains = domain_patterns(settings.session_cookie_domains)
+    for entry in settings.login_page.allowlist:
+        if not is_allowed_host(entry.lstrip("."), domains):
+            log.warning(
+                "AUTHSVC_REDIRECT_ALLOWLIST: %s is outside the session cookie domains (%s): "
+                "people sent back there arrive without the cookie and are sent to sign in again",
+                entry,
+                ", ".join(settings.session_cookie_domains),
+            )

@@ -44,11 +44,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"authsvc: invalid setting {problem}", file=sys.stderr)
         return 2
     if args.command == "check-config":
+        defaults = _derived_defaults(settings)
         for spec in SPECS:
-            value = "(hidden)" if spec.is_secret else getattr(settings, spec.field)
-            print(f"{spec.env}={_show(value)}")
+            value = "(hidden)" if spec.is_secret else _show(getattr(settings, spec.field))
+            if not value and spec.field in defaults:
+                value = f"(default: {defaults[spec.field]})"
+            print(f"{spec.env}={value}")
         return 0
     return _serve()
+
+
+def _derived_defaults(settings: Settings) -> dict[str, str]:
+    """What an empty setting stands for, where that depends on other settings."""
+    page = settings.login_page
+    return {
+        "cookie_domains": _show(settings.session_cookie_domains),
+        "login_url": page.url,
+        "redirect_allowlist": _show(page.allowlist),
+    }
 
 
 def _show(value: object) -> str:

@@ -8,6 +8,9 @@
     │   └── UnconfirmedRejection 403* an unexpected Authorizer error: denied, never remembered
     ├── AccessDenied           403   identity known, a required role is missing
     ├── BadRequest             400   the proxy's request to authsvc is malformed (config bug)
+    ├── LoginRequired          401   a browser without a valid credential, behind nginx: its
+    │   │                            error_page 401 sends it to /login (login redirects on)
+    │   └── LoginRedirect      302   the same elsewhere: sent to the login page directly
     └── AuthorizerUnavailable  503   timeout, refused, 429, 5xx, unreadable answer; never cached
         └── AuthorizerRateLimited 503  Authorizer kept answering 429 past the allowed wait
     SettingsError                    start-up only; never reaches HTTP
@@ -81,6 +84,29 @@ class BadRequest(AuthError):
     status = HTTPStatus.BAD_REQUEST
     reason = "invalid_request"
     detail = "malformed request to authsvc: required roles go in the 'roles' query parameter"
+
+
+class LoginRequired(AuthError):
+    """A person's browser without a valid credential, with login redirects on; behind nginx,
+    whose auth_request understands only 2xx, 401 and 403, the recipe's ``error_page 401``
+    sends it on to authsvc's /login."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    reason = "login_required"
+    detail = "sign in first"
+    location: str | None = None
+    """Where to sign in (a 302's Location); None when the proxy redirects."""
+
+
+class LoginRedirect(LoginRequired):
+    """The same where the proxy relays authsvc's answer (Traefik, Caddy, Envoy): a 302 to the
+    login page, carrying the page to come back to when that is safe."""
+
+    status = HTTPStatus.FOUND
+
+    def __init__(self, location: str) -> None:
+        super().__init__("login redirect")
+        self.location = location
 
 
 class AuthorizerUnavailable(AuthError):

@@ -103,6 +103,37 @@ def cookie_names(raw: str) -> tuple[str, ...]:
     return items
 
 
+_HOST_PATTERN = re.compile(
+    r"\.?(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def optional_hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names, lowercased: ``app.example.com`` is that host, and
+    ``.example.com`` that domain and every subdomain. Empty: the documented default."""
+    if not raw:
+        return ()
+    items = tuple(dict.fromkeys(item.strip().lower() for item in raw.split(",") if item.strip()))
+    for item in items:
+        if item.startswith("*."):
+            raise ValueError(f"write {item[1:]!r} (a leading dot) for a domain and its subdomains")
+        if not _HOST_PATTERN.fullmatch(item):
+            raise ValueError(f"{item!r} is not a host name or .domain (no scheme, port or path)")
+    return items
+
+
+def optional_page_url(raw: str) -> str:
+    """An absolute http(s) URL of a page (a query is allowed; no fragment or user:password@)."""
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or raw != raw.strip():
+        raise ValueError("expected an absolute http(s) URL such as https://auth.example.com/app")
+    if parts.username is not None or parts.fragment or "#" in raw:
+        raise ValueError("expected a URL without user:password@ or #fragment")
+    return raw
+
+
 def token_types(raw: str) -> frozenset[str]:
     items = frozenset(names(raw))
     unknown = sorted(items - TOKEN_TYPES)

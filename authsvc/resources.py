@@ -10,10 +10,11 @@ from urllib.parse import parse_qsl
 import falcon
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from authsvc import policy
+from authsvc import login, policy
 from authsvc.decision_log import DecisionLog
-from authsvc.errors import AuthError
+from authsvc.errors import AuthError, LoginRedirect, MissingCredentials
 from authsvc.identity import Identity
+from authsvc.login import LoginPage, forwarded_url
 from authsvc.metrics import Metrics, exposition, outcome_of
 from authsvc.readiness import Readiness
 from authsvc.verifier import Verifier
@@ -23,6 +24,7 @@ EMAIL_HEADER = "X-Auth-Request-Email"
 ROLES_HEADER = "X-Auth-Request-Roles"
 ERROR_HEADER = "X-Auth-Request-Error"
 REQUEST_ID_HEADER = "X-Request-Id"
+LOGIN_PATH = "/login"
 VERIFY_PATH = r"^/verify(?:/|$)"
 """/verify and /verify/<anything>: Envoy ext_authz and Gateway API append the original path."""
 
@@ -35,10 +37,18 @@ class VerifyResource:
     NOTE: auth_request sends no body and Traefik may send the client's; never read req.stream.
     """
 
-    def __init__(self, verifier: Verifier, metrics: Metrics, decisions: DecisionLog) -> None:
+    def __init__(
+        self,
+        verifier: Verifier,
+        metrics: Metrics,
+        decisions: DecisionLog,
+        login_page: LoginPage | None = None,
+    ) -> None:
+        """``login_page``: send browsers without a valid credential there (None: never)."""
         self._verifier = verifier
         self._metrics = metrics
         self._decisions = decisions
+        self._login_page = login_page
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
         started = time.perf_counter()
@@ -46,13 +56,16 @@ class VerifyResource:
         request_id = self._decisions.request_id(environ.get("HTTP_X_REQUEST_ID"))
         resp.set_header(REQUEST_ID_HEADER, request_id)
         try:
+            required, login_mode = _route(req.query_string)
             decision = self._verifier.decide(
-                environ.get("HTTP_AUTHORIZATION"),
-                req.get_cookie_values,
-                _required_roles(req.query_string),
+                environ.get("HTTP_AUTHORIZATION"), req.get_cookie_values, required
             )
         except AuthError as exc:
             self._account(req, request_id, started, exc.reason, exc.subject, exc.is_cached)
+            if exc.is_authentication and self._login_page is not None:
+                login_required = self._login_page.answer(environ, login_mode)
+                if login_required is not None:
+                    raise login_required from exc
             raise  # to the one handler in app.py, which answers
         self._account(
             req, request_id, started, "allow", decision.identity.subject, decision.is_cached
@@ -85,9 +98,11 @@ class VerifyResource:
 
 
 @functools.lru_cache(maxsize=1024)
-def _required_roles(query_string: str) -> frozenset[str]:
-    """Parsed once per distinct query string: routes repeat theirs on every request."""
-    return policy.required_roles(parse_qsl(query_string, keep_blank_values=True))
+def _route(query_string: str) -> tuple[frozenset[str], str]:
+    """The route's required roles and login mode, parsed once per distinct query string:
+    routes repeat theirs on every request."""
+    parameters = parse_qsl(query_string, keep_blank_values=True)
+    return policy.required_roles(parameters), login.route_mode(parameters)
 
 
 def set_freshness(resp: falcon.Response, fresh_for_s: float) -> None:
@@ -129,6 +144,25 @@ def _header_value(text: str) -> str:
         return text
     cleaned = "".join(ch for ch in text if ch.isprintable())
     return cleaned.encode("utf-8").decode("latin-1")
+
+
+class LoginResource:
+    """/login: where nginx's ``error_page 401`` (or ingress-nginx's auth-signin) sends a browser
+    that must sign in; answers a 302 to the login page. The page to come back to is the ``rd``
+    parameter, else X-Forwarded-Proto/-Host/-Uri; it is kept only when safe (see login.py)."""
+
+    def __init__(self, login_page: LoginPage | None) -> None:
+        """``login_page`` None (login redirects off): every caller gets the plain refusal."""
+        self._login_page = login_page
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._login_page is None or not login.is_navigation(req.env):
+            raise MissingCredentials("no redirect")  # API clients never get one
+        given = [value for name, value in parse_qsl(req.query_string) if name == "rd"]
+        return_url = given[0] if len(given) == 1 else None if given else forwarded_url(req.env)
+        raise LoginRedirect(self._login_page.location(return_url))
+
+    on_head = on_get
 
 
 class MetricsResource:

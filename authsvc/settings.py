@@ -12,6 +12,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from authsvc import login
 from authsvc.errors import SettingsError
 from authsvc.parsers import (
     LOG_LEVELS,
@@ -25,6 +26,8 @@ from authsvc.parsers import (
     cookie_names,
     integer,
     number,
+    optional_hosts,
+    optional_page_url,
     optional_path,
     optional_redis_url,
     optional_url,
@@ -167,6 +170,38 @@ SPECS: tuple[Spec, ...] = (
         "cookie_session,cookie_session_domain",
         cookie_names,
         "Authorizer session cookie names, tried in order.",
+    ),
+    Spec(
+        "AUTHSVC_COOKIE_DOMAINS",
+        "cookie_domains",
+        "",
+        optional_hosts,
+        "Where Authorizer's session cookies reach (their Domain attributes): empty means "
+        "Authorizer's defaults, its public host and .<its last two labels>.",
+    ),
+    Spec(
+        "AUTHSVC_LOGIN_REDIRECT",
+        "login_redirect",
+        "false",
+        boolean,
+        "Send browsers without a valid session to the login page (302, or 401 behind nginx "
+        "for its error_page), and bring them back afterwards.",
+    ),
+    Spec(
+        "AUTHSVC_LOGIN_URL",
+        "login_url",
+        "",
+        optional_page_url,
+        "The login page; redirect_uri=<the page to come back to> is added. Empty: "
+        "Authorizer's public URL + /app.",
+    ),
+    Spec(
+        "AUTHSVC_REDIRECT_ALLOWLIST",
+        "redirect_allowlist",
+        "",
+        optional_hosts,
+        "Hosts people may be sent back to after signing in, comma-separated; .example.com "
+        "allows the domain and its subdomains. Empty: AUTHSVC_COOKIE_DOMAINS.",
     ),
     Spec(
         "AUTHSVC_CACHE_TTL",
@@ -320,6 +355,10 @@ class Settings:
     token_types: frozenset[str] = field(default=frozenset({"access_token", "id_token"}))
     role_claim: str = "role"
     session_cookies: tuple[str, ...] = ("cookie_session", "cookie_session_domain")
+    cookie_domains: tuple[str, ...] = ()
+    login_redirect: bool = False
+    login_url: str = ""
+    redirect_allowlist: tuple[str, ...] = ()
     cache_ttl_s: float = 30.0
     negative_cache_ttl_s: float = 5.0
     cache_max_entries: int = 100_000
@@ -383,6 +422,17 @@ class Settings:
             + self.authorizer_read_timeout_s
             + self.authorizer_rate_limit_wait_s
         )
+
+    @property
+    def session_cookie_domains(self) -> tuple[str, ...]:
+        """AUTHSVC_COOKIE_DOMAINS, else where Authorizer's cookies reach by default."""
+        return self.cookie_domains or login.cookie_domains(self.issuer_url)
+
+    @property
+    def login_page(self) -> login.LoginPage:
+        """The login page and the hosts it may send people back to (their defaults filled)."""
+        allowlist = self.redirect_allowlist or login.domain_patterns(self.session_cookie_domains)
+        return login.LoginPage(self.login_url or f"{self.issuer_url}/app", allowlist)
 
     @property
     def issuer_url(self) -> str:
