@@ -199,6 +199,8 @@ class FakeApp:
             return endpoints.discovery(self.config, issuer)
         if path == "/.well-known/jwks.json":
             return endpoints.jwks(self.service)
+        if path == "/app" or path.startswith("/app/"):
+            return endpoints.login_page()
         if path == "/" and not legacy:
             return Reply(307, b"", None, (("Location", "/dashboard"),))
         return wire.not_found()

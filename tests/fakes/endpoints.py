@@ -124,3 +124,16 @@ def userinfo(service: AuthService, caller: Caller) -> Reply:
             if view.get(name) not in (None, "", False):
                 info[name] = view[name]
     return gin_json(200, info)
+
+
+LOGIN_PAGE = b"""<!doctype html>
+<html><head><title>Authorizer</title></head>
+<body><div id="root">fake-authorizer login page (a test double)</div></body></html>
+"""
+
+
+def login_page() -> Reply:
+    """`/app` and `/app/*`: the login app's shell. The real one is a single-page app that
+    calls the `login` mutation over /graphql (which sets the session cookies) and then sends
+    the browser to its `redirect_uri`; tests play that part over HTTP."""
+    return Reply(200, LOGIN_PAGE, "text/html; charset=utf-8")
