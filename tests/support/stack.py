@@ -109,9 +109,14 @@ def running_authsvc(
 
 @contextlib.contextmanager
 def running_nginx(
-    workdir: Path, *, authsvc_url: str, app_url: str, port: int | None = None
+    workdir: Path,
+    *,
+    authsvc_url: str,
+    app_url: str,
+    port: int | None = None,
+    locations: str = "example-locations.conf",
 ) -> Iterator[Proxy]:
-    """nginx serving deploy/nginx/example-locations.conf behind our listen line and upstreams.
+    """nginx serving deploy/nginx/`locations` behind our listen line and upstreams.
 
     Listens on `port`, else a free one. Raises `MissingBinary` when nginx is not installed.
     """
@@ -119,7 +124,7 @@ def running_nginx(
     server = f"""
     server {{
         listen {LOOPBACK}:{port};
-        include authsvc/example-locations.conf;
+        include authsvc/{locations};
     }}
 """
     conf = write_nginx_conf(workdir, _upstreams(authsvc_url, app_url) + server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -103,10 +104,17 @@ def test_deployment_leaves_its_replica_count_to_the_hpa() -> None:
 
 
 def test_ingress_nginx_example_asks_verify_and_passes_the_identity_headers() -> None:
-    annotations = by_kind()["Ingress"]["metadata"]["annotations"]
+    app, login = documents("ingress-nginx-example.yaml")
+    annotations = app["metadata"]["annotations"]
     assert "/verify" in annotations["nginx.ingress.kubernetes.io/auth-url"]
     headers = annotations["nginx.ingress.kubernetes.io/auth-response-headers"].split(",")
     assert headers == IDENTITY_HEADERS
+    # Browsers sent to sign in reach authsvc's /login through the second Ingress.
+    signin = urlsplit(annotations["nginx.ingress.kubernetes.io/auth-signin"])
+    (rule,) = login["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert (signin.hostname, signin.path) == (rule["host"], path["path"])
+    assert path["backend"]["service"]["name"] == documents("service.yaml")[0]["metadata"]["name"]
 
 
 def test_traefik_middleware_example_has_what_forwardauth_requires() -> None:
