@@ -226,9 +226,12 @@ def _auth_error_handler(settings: Settings) -> Any:
 
     def handle(req: falcon.Request, resp: falcon.Response, ex: AuthError, params: Any) -> None:
         status = int(ex.status)
-        if isinstance(ex, LoginRequired) and ex.location is not None:
-            resp.set_header("Location", ex.location)
-        elif status == 401 or (use_401 and ex.is_authentication):
+        if isinstance(ex, LoginRequired):
+            # A 302's Location; behind nginx the 401 only triggers its error_page, so no
+            # challenge (nginx would copy it onto the redirect the browser gets).
+            if ex.location is not None:
+                resp.set_header("Location", ex.location)
+        elif use_401 and ex.is_authentication:
             status = 401
             challenge = 'Bearer realm="authsvc"'
             if ex.reason == "invalid_credential":
@@ -237,7 +240,8 @@ def _auth_error_handler(settings: Settings) -> Any:
         resp.status = status
         resp.set_header(ERROR_HEADER, ex.reason)
         resp.set_headers(identity_headers(None))
-        set_freshness(resp, _fresh_for_s(ex, settings))
+        # /login's answers depend on headers alone: never reusable.
+        set_freshness(resp, 0 if req.path == LOGIN_PATH else _fresh_for_s(ex, settings))
         if status == 503:
             retry_after = ex.retry_after_s if isinstance(ex, AuthorizerUnavailable) else 1
             resp.set_header("Retry-After", str(retry_after))
@@ -263,7 +267,14 @@ def _fresh_for_s(ex: AuthError, settings: Settings) -> float:
 
 def _warn_about_unreachable_hosts(settings: Settings) -> None:
     """A host outside every session cookie domain never receives the cookie: people sent back
-    there after signing in are sent to sign in again, forever."""
+    there after signing in are sent to sign in again, forever. And a login page on the address
+    authsvc uses to reach Authorizer may be one no browser can reach."""
+    if not settings.login_url and not settings.authorizer_public_url:
+        log.warning(
+            "login redirects send browsers to %s (AUTHORIZER_URL): if that address is internal, "
+            "set AUTHORIZER_PUBLIC_URL (or AUTHSVC_LOGIN_URL)",
+            settings.login_page.url,
+        )
     domains = domain_patterns(settings.session_cookie_domains)
     for entry in settings.login_page.allowlist:
         if not is_allowed_host(entry.lstrip("."), domains):

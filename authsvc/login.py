@@ -10,12 +10,15 @@ safe; an open redirect is not.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+from publicsuffixlist import PublicSuffixList
 
 from authsvc.errors import BadRequest, LoginRedirect, LoginRequired
 
@@ -34,13 +37,14 @@ _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def route_mode(parameters: Iterable[tuple[str, str]]) -> str:
-    """The route's ``login`` parameter (default ``auto``); an unknown value is a config bug."""
+    """The route's ``login`` parameter (default, or empty: ``auto``); an unknown value is a
+    config bug."""
     mode = "auto"
     for name, value in parameters:
         if name == LOGIN_PARAMETER:
-            if value not in ROUTE_MODES:
+            if value and value not in ROUTE_MODES:
                 raise BadRequest("unknown login parameter")
-            mode = value
+            mode = value or "auto"
     return mode
 
 
@@ -114,12 +118,12 @@ def safe_return_url(candidate: str | None, allowlist: Iterable[str]) -> str | No
     scheme, separator, _ = candidate.partition("://")
     if not separator or scheme.lower() not in ("http", "https"):
         return None  # javascript:, data:, //evil, https:evil, /relative
-    parts = urlsplit(candidate)
-    if "@" in parts.netloc or "%" in parts.netloc:
-        return None
-    try:
+    try:  # urlsplit itself refuses some hosts ("[x]", "app]")
+        parts = urlsplit(candidate)
         host, port = parts.hostname, parts.port
     except ValueError:
+        return None
+    if "@" in parts.netloc or "%" in parts.netloc or "[" in parts.netloc:
         return None
     if not host or (port is not None and not 0 < port < 65536) or not _is_host(host):
         return None
@@ -131,24 +135,40 @@ def _is_host(host: str) -> bool:
 
 
 def cookie_domains(authorizer_public_url: str) -> tuple[str, ...]:
-    """Where Authorizer's session cookies reach by default: its own host (``cookie_session``)
-    and ``.<last two labels>`` (``cookie_session_domain``); an IP address or a one-label host
-    such as ``localhost`` only itself."""
+    """Where Authorizer's session cookies reach by default: its own host and subdomains
+    (``cookie_session``) and ``.<last two labels>`` (``cookie_session_domain``) unless that is
+    a public suffix, which browsers refuse (``.co.uk``, ``.github.io``). An IP address or a
+    host that is itself a public suffix (``localhost``) is only itself."""
     host = (urlsplit(authorizer_public_url).hostname or "").lower()
-    labels = host.split(".")
     if not host:
         return ()
-    if is_ip(host):
+    if is_ip(host) or is_public_suffix(host):
         return (host,)
-    if len(labels) < 3:
+    parent = ".".join(host.split(".")[-2:])
+    if parent == host or is_public_suffix(parent):
         return (f".{host}",)
-    return (f".{host}", "." + ".".join(labels[-2:]))
+    return (f".{host}", f".{parent}")
+
+
+def is_public_suffix(domain: str) -> bool:
+    """Whether anyone may register names under ``domain`` (``com``, ``co.uk``, ``github.io``,
+    and any unknown top-level name such as ``localhost``), per the Public Suffix List."""
+    return bool(_public_suffixes().is_public(domain.strip(".").lower()))
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list bundled with the package: no network
 
 
 def domain_patterns(cookie_domains: Iterable[str]) -> tuple[str, ...]:
     """Cookie Domain attributes as allow-list entries: a Domain always covers its subdomains
-    (``auth.example.com`` is ``.auth.example.com``); an IP address is only itself."""
-    return tuple(d if d.startswith(".") or is_ip(d) else f".{d}" for d in cookie_domains)
+    (``auth.example.com`` is ``.auth.example.com``); an IP address or a public suffix such as
+    ``localhost`` is only itself (never every name under it)."""
+    return tuple(
+        d if d.startswith(".") or is_ip(d) or is_public_suffix(d) else f".{d}"
+        for d in cookie_domains
+    )
 
 
 def is_ip(host: str) -> bool:

@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from authsvc.login import is_public_suffix
+
 TOKEN_TYPES = frozenset({"access_token", "id_token", "refresh_token"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # RFC 6265 cookie-name = token (RFC 9110 tchar).
@@ -119,6 +121,8 @@ def optional_hosts(raw: str) -> tuple[str, ...]:
             raise ValueError(f"write {item[1:]!r} (a leading dot) for a domain and its subdomains")
         if not _HOST_PATTERN.fullmatch(item):
             raise ValueError(f"{item!r} is not a host name or .domain (no scheme, port or path)")
+        if item.startswith(".") and is_public_suffix(item):
+            raise ValueError(f"{item!r} is a public suffix: it would take in anyone's site")
     return items
 
 

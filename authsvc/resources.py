@@ -12,7 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from authsvc import login, policy
 from authsvc.decision_log import DecisionLog
-from authsvc.errors import AuthError, LoginRedirect, MissingCredentials
+from authsvc.errors import AuthError, LoginRedirect, LoginRequired, MissingCredentials
 from authsvc.identity import Identity
 from authsvc.login import LoginPage, forwarded_url
 from authsvc.metrics import Metrics, exposition, outcome_of
@@ -62,7 +62,9 @@ class VerifyResource:
             )
         except AuthError as exc:
             self._account(req, request_id, started, exc.reason, exc.subject, exc.is_cached)
-            if exc.is_authentication and self._login_page is not None:
+            # Only a definitive "no credential" or "bad credential": an Authorizer failing in
+            # an unexpected way (UnconfirmedRejection) is no reason to send anyone to sign in.
+            if exc.is_authentication and exc.is_definitive and self._login_page is not None:
                 login_required = self._login_page.answer(environ, login_mode)
                 if login_required is not None:
                     raise login_required from exc
@@ -156,7 +158,11 @@ class LoginResource:
         self._login_page = login_page
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if self._login_page is None or not login.is_navigation(req.env):
+        # nginx's @authsvc_login passes /verify's verdict: "login_required" means /verify
+        # already judged a page load by the route's login= mode. Forging it only earns the
+        # sender a redirect to the login page.
+        decided = req.env.get("HTTP_X_AUTH_REQUEST_ERROR") == LoginRequired.reason
+        if self._login_page is None or not (decided or login.is_navigation(req.env)):
             raise MissingCredentials("no redirect")  # API clients never get one
         given = [value for name, value in parse_qsl(req.query_string) if name == "rd"]
         return_url = given[0] if len(given) == 1 else None if given else forwarded_url(req.env)

@@ -68,15 +68,20 @@ def user_id(authorizer: FakeAuthorizer) -> str:
     return authorizer.add_user(EMAIL, PASSWORD, roles=["user"])
 
 
-@pytest.fixture(scope="module")
-def authsvc(tmp_path_factory: pytest.TempPathFactory, authorizer: FakeAuthorizer) -> Iterator[str]:
-    settings = {
+def login_settings(authorizer: FakeAuthorizer, **overrides: str) -> dict[str, str]:
+    return {
         "AUTHORIZER_URL": authorizer.url,
         "AUTHORIZER_PUBLIC_URL": authorizer.issuer,
         "AUTHORIZER_CLIENT_ID": CLIENT_ID,
         "AUTHSVC_LOGIN_REDIRECT": "true",
         "AUTHSVC_CACHE_TTL": str(CACHE_TTL_S),
+        **overrides,
     }
+
+
+@pytest.fixture(scope="module")
+def authsvc(tmp_path_factory: pytest.TempPathFactory, authorizer: FakeAuthorizer) -> Iterator[str]:
+    settings = login_settings(authorizer)
     with (
         stack_outcomes(),
         running_authsvc(tmp_path_factory.mktemp("authsvc-login"), settings) as url,
@@ -200,3 +205,53 @@ def test_a_host_outside_the_allowlist_gets_the_login_page_without_a_way_back(sit
     on the default allow-list: the login page is shown, but nobody is sent back there."""
     answer = Browser().navigate(site.url("/x", host="app.other.test"))
     assert sent_to_login(answer, site) is None
+
+
+def test_a_long_page_url_still_gets_its_redirect(site: Site) -> None:
+    """The Location holds the page's URL percent-encoded: about three times its length."""
+    page = site.url("/" + "/".join(["seg%20ment"] * 330))  # about 3,600 characters
+    answer = Browser().navigate(page)
+    assert sent_to_login(answer, site) == page
+
+
+def test_a_head_request_is_a_page_load_and_the_redirect_carries_no_challenge(site: Site) -> None:
+    answer = Browser().request(
+        "HEAD", site.url("/reports"), {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+    )
+    assert answer.status == 302
+    assert "WWW-Authenticate" not in answer.headers
+
+
+@pytest.fixture(scope="module")
+def nginx_401(
+    tmp_path_factory: pytest.TempPathFactory, authorizer: FakeAuthorizer, app: EchoBackend
+) -> Iterator[Site]:
+    """nginx's login recipe in front of an authsvc answering 401 to API clients."""
+    settings = login_settings(authorizer, AUTHSVC_UNAUTHENTICATED_STATUS="401")
+    with (
+        stack_outcomes(),
+        running_authsvc(tmp_path_factory.mktemp("authsvc-login-401"), settings) as url,
+        running_nginx(
+            tmp_path_factory.mktemp("nginx-401"),
+            authsvc_url=url,
+            app_url=app.url,
+            locations="example-login-locations.conf",
+        ) as proxy,
+    ):
+        yield Site("nginx", int(urlsplit(proxy.url).port or 0), authorizer, "")
+
+
+def test_in_401_mode_an_api_client_behind_nginx_keeps_verifys_answer(nginx_401: Site) -> None:
+    """Its 401 goes through the error_page too; /login answers 401 again, and the client sees
+    /verify's one challenge and reason, not /login's."""
+    answer = Browser().request(
+        "GET", nginx_401.url("/api/items"), {"Authorization": "Bearer not.a.token"}
+    )
+    assert answer.status == 401
+    assert answer.headers.get_all("WWW-Authenticate") == [
+        'Bearer realm="authsvc", error="invalid_token"'
+    ]
+    assert answer.headers.get_all("X-Auth-Request-Error") == ["invalid_credential"]
+    assert not answer.location
+    browser = Browser().navigate(nginx_401.url("/reports"))
+    assert sent_to_login(browser, nginx_401) == nginx_401.url("/reports")

@@ -216,3 +216,51 @@ def test_an_allowlisted_host_the_cookie_never_reaches_is_warned_about(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "app.other.org is outside the session cookie domains" in warnings[0]
+
+
+@pytest.mark.parametrize("fault", ["internal_system_error", "http_500_html"])
+def test_an_authorizer_error_answer_never_sends_a_signed_in_user_to_sign_in(
+    fake: FakeAuthorizer, fault: str
+) -> None:
+    """An error Authorizer does not use for bad credentials (a storage failure): refused or
+    cannot confirm, never a login page. ("invalid token" without extensions, as 1.x answers
+    a bad credential, does send the browser to sign in: that session is over.)"""
+    app = client(fake, AUTHSVC_CACHE_TTL="0", AUTHSVC_NEGATIVE_CACHE_TTL="0")
+    login = fake.login("l@example.com", PASSWORD)
+    fake.set_fault(fault)  # type: ignore[arg-type]  # a parametrized literal
+    try:
+        answer = app.simulate_get(
+            "/verify", headers={**BROWSER, "Cookie": f"cookie_session={login.session_cookie}"}
+        )
+    finally:
+        fake.set_fault(None)
+    assert answer.status_code in (403, 503)
+    assert "Location" not in answer.headers
+
+
+def test_the_401_behind_nginx_carries_no_challenge_and_login_answers_are_never_reusable(
+    app: falcon.testing.TestClient,
+) -> None:
+    """nginx copies a 401's WWW-Authenticate onto the redirect its error_page produces."""
+    assert "WWW-Authenticate" not in app.simulate_get("/verify", headers=BEHIND_NGINX).headers
+    refused = app.simulate_get("/login", headers={**BROWSER, "Accept": "application/json"})
+    assert refused.headers["Cache-Control"] == "no-store"
+
+
+def test_login_follows_the_verdict_of_verify_when_nginx_passes_it(
+    app: falcon.testing.TestClient,
+) -> None:
+    """A route with login=always judged a page load that /login alone would not."""
+    verdict = {**BROWSER, "Accept": "*/*", "X-Auth-Request-Error": "login_required"}
+    assert app.simulate_get("/login", headers=verdict).status_code == 302
+    other = {**verdict, "X-Auth-Request-Error": "invalid_credential"}
+    assert app.simulate_get("/login", headers=other).status_code == 403
+
+
+def test_an_internal_login_url_is_warned_about(
+    fake: FakeAuthorizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_environ({"AUTHORIZER_URL": fake.url, "AUTHSVC_LOGIN_REDIRECT": "true"})
+    with caplog.at_level(logging.WARNING, logger="authsvc.app"):
+        create_app(settings)
+    assert any("set AUTHORIZER_PUBLIC_URL" in r.getMessage() for r in caplog.records)

@@ -79,6 +79,9 @@ def test_urls_on_allowed_hosts_are_kept_as_they_are(url: str) -> None:
         ("empty", ""),
         ("too long", "https://app.example.com/" + "a" * 5000),
         ("double-encoded URL", "https%3A%2F%2Fevil.example%2F"),
+        ("brackets around a name", "https://[x]/"),
+        ("brackets around an allowed name", "https://[app.example.com]/"),
+        ("a lone closing bracket", "https://app.example.com]/"),
     ],
 )
 def test_every_redirect_trick_is_refused(trick: str, url: str) -> None:
@@ -181,8 +184,13 @@ def test_route_modes() -> None:
     [
         ("https://auth.example.com", (".auth.example.com", ".example.com")),
         ("https://example.com", (".example.com",)),
-        ("http://localhost:8080", (".localhost",)),
+        ("http://localhost:8080", ("localhost",)),
         ("http://127.0.0.1:9011", ("127.0.0.1",)),
+        # Authorizer's parent-domain cookie would be Domain=.co.uk or .herokuapp.com, which
+        # browsers refuse: never an allowed redirect domain either.
+        ("https://auth.example.co.uk", (".auth.example.co.uk",)),
+        ("https://myauth.herokuapp.com", (".myauth.herokuapp.com",)),
+        ("https://auth.corp.github.io", (".auth.corp.github.io",)),
     ],
 )
 def test_defaults_follow_authorizer_cookie_domains(
@@ -221,6 +229,10 @@ def test_explicit_settings_win() -> None:
         ("AUTHSVC_LOGIN_URL", "javascript:alert(1)", "absolute"),
         ("AUTHSVC_LOGIN_URL", "https://auth.example.com/app#x", "fragment"),
         ("AUTHSVC_LOGIN_REDIRECT", "maybe", "true or false"),
+        ("AUTHSVC_REDIRECT_ALLOWLIST", ".co.uk", "public suffix"),
+        ("AUTHSVC_REDIRECT_ALLOWLIST", "app.example.com,.com", "public suffix"),
+        ("AUTHSVC_REDIRECT_ALLOWLIST", ".github.io", "public suffix"),
+        ("AUTHSVC_COOKIE_DOMAINS", ".co.uk", "public suffix"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(name: str, value: str, message: str) -> None:
