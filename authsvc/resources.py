@@ -158,11 +158,16 @@ class LoginResource:
         self._login_page = login_page
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        # nginx's @authsvc_login passes /verify's verdict: "login_required" means /verify
-        # already judged a page load by the route's login= mode. Forging it only earns the
-        # sender a redirect to the login page.
-        decided = req.env.get("HTTP_X_AUTH_REQUEST_ERROR") == LoginRequired.reason
-        if self._login_page is None or not (decided or login.is_navigation(req.env)):
+        # nginx's @authsvc_login passes /verify's verdict, which already applied the route's
+        # login= mode: only "login_required" redirects. Without one (a browser sent here by
+        # ingress-nginx's auth-signin), /login judges the request itself. A caller with an
+        # Authorization header never gets a redirect, whatever it claims.
+        verdict = req.env.get("HTTP_X_AUTH_REQUEST_ERROR")
+        if verdict is None:
+            is_page_load = login.is_navigation(req.env)
+        else:
+            is_page_load = verdict == LoginRequired.reason
+        if self._login_page is None or not is_page_load or req.env.get("HTTP_AUTHORIZATION"):
             raise MissingCredentials("no redirect")  # API clients never get one
         given = [value for name, value in parse_qsl(req.query_string) if name == "rd"]
         return_url = given[0] if len(given) == 1 else None if given else forwarded_url(req.env)

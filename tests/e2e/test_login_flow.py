@@ -252,6 +252,7 @@ def test_in_401_mode_an_api_client_behind_nginx_keeps_verifys_answer(nginx_401: 
         'Bearer realm="authsvc", error="invalid_token"'
     ]
     assert answer.headers.get_all("X-Auth-Request-Error") == ["invalid_credential"]
+    assert answer.headers.get("X-Auth-Request-User") is None  # /login's copies stay behind
     assert not answer.location
     browser = Browser().navigate(nginx_401.url("/reports"))
     assert sent_to_login(browser, nginx_401) == nginx_401.url("/reports")

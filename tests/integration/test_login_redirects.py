@@ -253,8 +253,12 @@ def test_login_follows_the_verdict_of_verify_when_nginx_passes_it(
     """A route with login=always judged a page load that /login alone would not."""
     verdict = {**BROWSER, "Accept": "*/*", "X-Auth-Request-Error": "login_required"}
     assert app.simulate_get("/login", headers=verdict).status_code == 302
-    other = {**verdict, "X-Auth-Request-Error": "invalid_credential"}
-    assert app.simulate_get("/login", headers=other).status_code == 403
+    # A route with login=never: /verify's verdict is not login_required, even for a browser.
+    never = {**BROWSER, "X-Auth-Request-Error": "missing_credential"}
+    assert app.simulate_get("/login", headers=never).status_code == 403
+    # Whatever the verdict claims, a caller with a credential header gets no redirect.
+    forged = {**verdict, "Authorization": "Bearer x"}
+    assert app.simulate_get("/login", headers=forged).status_code == 403
 
 
 def test_an_internal_login_url_is_warned_about(
