@@ -20,7 +20,7 @@ from authsvc.cache import Clock, DecisionCache
 from authsvc.decision_log import DecisionLog
 from authsvc.errors import AuthError, AuthorizerUnavailable, LoginRequired
 from authsvc.jwks import Key, KeyProvider, LocalVerifier
-from authsvc.login import domain_patterns, is_allowed_host
+from authsvc.login import LoginPage, domain_patterns, is_allowed_host
 from authsvc.metrics import Metrics
 from authsvc.periodic import Every
 from authsvc.readiness import Readiness
@@ -79,9 +79,36 @@ def create_app(
         metrics.circuit_changed(is_open=False)
         client = AuthorizerClient(settings, pool_size=pool_size, calls=metrics, breaker=breaker)
         authorizer = client
+        secrets = _shared_secrets(settings)
+        keys: KeyProvider | None = None
         if settings.verify_mode == "remote":
-            if _shared_secrets(settings):
+            if secrets:
                 log.warning("AUTHSVC_JWT_SECRET(_FILE) is not used with AUTHSVC_VERIFY_MODE=remote")
+        else:
+            has_primary = bool(settings.jwt_secret or settings.jwt_secret_file)
+            if not has_primary:
+                log.info(
+                    "%s mode: tokens are checked against Authorizer's published keys; an "
+                    "HS256 Authorizer publishes none, so set AUTHSVC_JWT_SECRET(_FILE) for it",
+                    settings.verify_mode,
+                )
+            keys = KeyProvider(
+                client.fetch_keys,
+                static_keys=secrets,
+                static_issuer=settings.issuer_url,
+                primary_alg=settings.jwt_type if has_primary else None,
+            )
+            if every is not None:
+                keys.refresh_in_background()  # fetched at start, not on the first request
+            local = LocalVerifier(keys, role_claim=settings.role_claim, clock=clock)
+        if keys is not None and settings.verify_mode == "jwks":
+            # Ready while tokens can be verified, whatever Authorizer's own health: taking
+            # every replica out of rotation when Authorizer is down would refuse the bearer
+            # tokens they can still check (session cookies get 503 meanwhile).
+            readiness = readiness or Readiness(
+                keys.is_ready, lambda: None, time.monotonic, is_draining=is_draining
+            )
+        else:
             readiness = readiness or Readiness(
                 client.probe,
                 lambda: client.last_answer_at,
@@ -89,33 +116,6 @@ def create_app(
                 is_held_back=lambda: breaker.is_open,
                 is_draining=is_draining,
             )
-        else:
-            _explain_local_verification(settings)
-            has_primary = bool(settings.jwt_secret or settings.jwt_secret_file)
-            keys = KeyProvider(
-                client.fetch_keys,
-                static_keys=_shared_secrets(settings),
-                static_issuer=settings.issuer_url,
-                primary_alg=settings.jwt_type if has_primary else None,
-            )
-            if every is not None:
-                keys.refresh_in_background()  # fetched at start, not on the first request
-            local = LocalVerifier(keys, role_claim=settings.role_claim, clock=clock)
-            if settings.verify_mode == "jwks":
-                # Ready while tokens can be verified, whatever Authorizer's own health: taking
-                # every replica out of rotation when Authorizer is down would refuse the
-                # bearer tokens they can still check (session cookies get 503 meanwhile).
-                readiness = readiness or Readiness(
-                    keys.is_ready, lambda: None, time.monotonic, is_draining=is_draining
-                )
-            else:
-                readiness = readiness or Readiness(
-                    client.probe,
-                    lambda: client.last_answer_at,
-                    time.monotonic,
-                    is_held_back=lambda: breaker.is_open,
-                    is_draining=is_draining,
-                )
     if cache is None:
         cache = DecisionCache(
             ttl_s=settings.cache_ttl_s,
@@ -166,22 +166,13 @@ def create_app(
     app.add_sink(VerifyResource(verifier, metrics, decisions, login_page), re.compile(VERIFY_PATH))
     app.add_route(LOGIN_PATH, LoginResource(login_page))
     if login_page is not None:
-        _warn_about_unreachable_hosts(settings)
+        _warn_about_unreachable_hosts(settings, login_page)
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(readiness or _always_ready()))
     app.add_route("/metrics", MetricsResource(metrics, multiprocess_dir))
     app.add_error_handler(AuthError, _auth_error_handler(settings))
     app.add_error_handler(Exception, _unexpected_error)
     return app
-
-
-def _explain_local_verification(settings: Settings) -> None:
-    if not settings.jwt_secret and not settings.jwt_secret_file:
-        log.info(
-            "%s mode: tokens are checked against Authorizer's published keys; an HS256 "
-            "Authorizer publishes none, so set AUTHSVC_JWT_SECRET(_FILE) for it",
-            settings.verify_mode,
-        )
 
 
 def _shared_secrets(settings: Settings) -> tuple[Key, ...]:
@@ -265,7 +256,7 @@ def _fresh_for_s(ex: AuthError, settings: Settings) -> float:
     return settings.negative_cache_ttl_s
 
 
-def _warn_about_unreachable_hosts(settings: Settings) -> None:
+def _warn_about_unreachable_hosts(settings: Settings, login_page: LoginPage) -> None:
     """A host outside every session cookie domain never receives the cookie: people sent back
     there after signing in are sent to sign in again, forever. And a login page on the address
     authsvc uses to reach Authorizer may be one no browser can reach."""
@@ -273,10 +264,10 @@ def _warn_about_unreachable_hosts(settings: Settings) -> None:
         log.warning(
             "login redirects send browsers to %s (AUTHORIZER_URL): if that address is internal, "
             "set AUTHORIZER_PUBLIC_URL (or AUTHSVC_LOGIN_URL)",
-            settings.login_page.url,
+            login_page.url,
         )
     domains = domain_patterns(settings.session_cookie_domains)
-    for entry in settings.login_page.allowlist:
+    for entry in login_page.allowlist:
         if not is_allowed_host(entry.lstrip("."), domains):
             log.warning(
                 "AUTHSVC_REDIRECT_ALLOWLIST: %s is outside the session cookie domains (%s): "

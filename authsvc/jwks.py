@@ -287,11 +287,8 @@ class KeyProvider:
             if now - self._tried_at < wait_s:
                 return usable
             self._tried_at = now
-            fetched = self._fetch_logged()
-            if fetched is not None:
-                self._current = self._with_static(fetched)
-                self._fetched_at = now
-            return self._usable(now)
+            self._store(self._fetch_logged())
+            return self._usable(self._monotonic())
         finally:
             self._lock.release()
 
@@ -305,7 +302,7 @@ class KeyProvider:
         return None
 
     def _store(self, fetched: KeySet | None) -> None:
-        """Called with the lock held (the background refresh)."""
+        """Called with the lock held, after a fetch (on a request or in the background)."""
         if fetched is not None:
             self._current = self._with_static(fetched)
             self._fetched_at = self._monotonic()

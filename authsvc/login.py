@@ -131,7 +131,12 @@ def safe_return_url(candidate: str | None, allowlist: Iterable[str]) -> str | No
 
 
 def _is_host(host: str) -> bool:
-    return _HOSTNAME.fullmatch(host) is not None or is_ip(host)
+    return is_host_name(host) or is_ip(host)
+
+
+def is_host_name(name: str) -> bool:
+    """Lowercase DNS labels of letters, digits and inner hyphens (an IPv4 address passes too)."""
+    return _HOSTNAME.fullmatch(name) is not None
 
 
 def cookie_domains(authorizer_public_url: str) -> tuple[str, ...]:

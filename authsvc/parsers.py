@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from authsvc.login import is_public_suffix
+from authsvc.login import is_host_name, is_public_suffix
 
 TOKEN_TYPES = frozenset({"access_token", "id_token", "refresh_token"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -105,11 +105,6 @@ def cookie_names(raw: str) -> tuple[str, ...]:
     return items
 
 
-_HOST_PATTERN = re.compile(
-    r"\.?(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
-)
-
-
 def optional_hosts(raw: str) -> tuple[str, ...]:
     """Comma-separated host names, lowercased: ``app.example.com`` is that host, and
     ``.example.com`` that domain and every subdomain. Empty: the documented default."""
@@ -119,7 +114,7 @@ def optional_hosts(raw: str) -> tuple[str, ...]:
     for item in items:
         if item.startswith("*."):
             raise ValueError(f"write {item[1:]!r} (a leading dot) for a domain and its subdomains")
-        if not _HOST_PATTERN.fullmatch(item):
+        if not is_host_name(item.removeprefix(".")):
             raise ValueError(f"{item!r} is not a host name or .domain (no scheme, port or path)")
         if item.startswith(".") and is_public_suffix(item):
             raise ValueError(f"{item!r} is a public suffix: it would take in anyone's site")
