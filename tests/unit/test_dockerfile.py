@@ -132,3 +132,34 @@ def test_image_installs_the_lock_with_hashes_and_authsvc_without_its_dependencie
         "pip install" in run and "--no-deps" not in run and "--require-hashes" not in run
         for run in runs
     )
+
+
+def test_the_lock_holds_what_the_default_gunicorn_worker_imports() -> None:
+    """gunicorn 27's gevent worker imports packaging without declaring it: a lock built from
+    gunicorn's metadata alone gave an image whose workers could not start."""
+    import ast
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("gunicorn.workers.ggevent")
+    assert spec is not None
+    assert spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text())
+    top_level = {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 0
+    } | {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    distributions = importlib.metadata.packages_distributions()
+    needed = {
+        canonicalize_name(dist)
+        for module in top_level - set(sys.stdlib_module_names)
+        for dist in distributions.get(module, [])
+    }
+    assert "gevent" in needed  # what the worker imports is really read from its source
+    assert needed <= set(locked()), needed - set(locked())
